@@ -1,0 +1,179 @@
+// Package session is what a fake service sees of one attacker's connection:
+// a byte stream whose every read is bounded in time, the limits that apply,
+// and a way to record events that enforces the credential policy centrally.
+package session
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/minipot/minipot/internal/event"
+)
+
+// ErrLimit is returned (wrapped) by a service that closes a connection
+// because a configured limit was reached.
+var ErrLimit = errors.New("limit reached")
+
+// Limits bound what one connection may cost. Zero values are not valid;
+// settings.Defaults gives values fit for a router with 256 MB of RAM.
+type Limits struct {
+	LineMax     int           // bytes of one telnet line or HTTP request line
+	HeaderBytes int           // bytes of all headers of one HTTP request
+	HeaderCount int           // headers of one HTTP request
+	BodyMax     int           // largest request body skipped to keep a connection alive
+	BodyExcerpt int           // bytes of a request body recorded
+	Attempts    int           // login attempts per telnet connection
+	Requests    int           // requests per HTTP keep-alive connection
+	LoginDelay  time.Duration // before "Login incorrect"
+	Idle        time.Duration // longest wait for the next bytes
+	Session     time.Duration // longest life of a connection
+}
+
+// Config is the immutable per-service view of the settings that a session
+// runs with. A reload builds a new Config; running sessions keep theirs.
+type Config struct {
+	Hostname    string // shown in banners and prompts
+	Credentials bool   // log_credentials: record usernames and passwords
+	Limits      Limits
+}
+
+// Handler is a fake service. Serve returns when the conversation is over;
+// its error says why (nil or io.EOF: the peer closed; a deadline error: a
+// timeout; ErrLimit: a limit).
+type Handler interface {
+	Serve(ctx context.Context, s *Session) error
+}
+
+// Session is one attacker connection. It is not safe for concurrent use,
+// except Emit.
+type Session struct {
+	conn     net.Conn
+	cfg      *Config
+	sink     event.Sink
+	service  string
+	port     int
+	src      netip.AddrPort
+	id       int64
+	start    time.Time
+	deadline time.Time // end of the session's life
+	in, out  int64
+}
+
+// New wraps an accepted connection. port is the real port the attacker
+// targeted (the fake port minus the offset).
+func New(c net.Conn, service string, port int, id int64, cfg *Config, sink event.Sink) *Session {
+	now := time.Now()
+	s := &Session{conn: c, cfg: cfg, sink: sink, service: service, port: port, id: id,
+		start: now, deadline: now.Add(cfg.Limits.Session)}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		s.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return s
+}
+
+// Config returns the settings this session runs with.
+func (s *Session) Config() *Config { return s.cfg }
+
+// Src is the attacker's address.
+func (s *Session) Src() netip.AddrPort { return s.src }
+
+// ID is the connection id shared by all of this connection's events.
+func (s *Session) ID() int64 { return s.id }
+
+// Start is when the connection was accepted.
+func (s *Session) Start() time.Time { return s.start }
+
+// BytesIn and BytesOut count the bytes read from and written to the peer.
+func (s *Session) BytesIn() int64  { return s.in }
+func (s *Session) BytesOut() int64 { return s.out }
+
+// Read reads from the peer, waiting at most the idle timeout and never past
+// the end of the session.
+func (s *Session) Read(p []byte) (int, error) {
+	if err := s.conn.SetReadDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+		return 0, err
+	}
+	n, err := s.conn.Read(p)
+	s.in += int64(n)
+	return n, err
+}
+
+// Write writes to the peer; a peer that does not read is a peer that idles.
+func (s *Session) Write(p []byte) (int, error) {
+	if err := s.conn.SetWriteDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+		return 0, err
+	}
+	n, err := s.conn.Write(p)
+	s.out += int64(n)
+	return n, err
+}
+
+func (s *Session) bound(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if t.After(s.deadline) {
+		return s.deadline
+	}
+	return t
+}
+
+// Sleep waits d (a login delay) unless ctx ends or the session would
+// outlive its deadline first; it reports whether the full delay passed.
+func (s *Session) Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if time.Now().Add(d).After(s.deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Close closes the connection.
+func (s *Session) Close() error { return s.conn.Close() }
+
+// Emit records an event of this connection. It fills in the connection's
+// fields, bounds every text, and drops credentials unless they are
+// collected, so no service can leak them by mistake.
+func (s *Session) Emit(e event.Event) {
+	e.Time = time.Now().UTC().Truncate(time.Millisecond)
+	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
+	e.SrcIP, e.SrcPort = s.src.Addr().String(), int(s.src.Port())
+	if !s.cfg.Credentials {
+		e.Username, e.Password = "", ""
+	}
+	e.Method = event.Truncate(e.Method, 32)
+	e.URL = event.Truncate(e.URL, event.MaxText)
+	e.Host = event.Truncate(e.Host, 256)
+	e.UserAgent = event.Truncate(e.UserAgent, 512)
+	e.Username = event.Truncate(e.Username, 256)
+	e.Password = event.Truncate(e.Password, 256)
+	e.Body = event.Truncate(e.Body, event.MaxText)
+	e.Detail = event.Truncate(e.Detail, event.MaxText)
+	s.sink.Emit(e)
+}
+
+// Reason maps the error a Handler returned to a disconnect reason.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrLimit):
+		return event.ReasonLimit
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return event.ReasonTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return event.ReasonTimeout
+	}
+	return event.ReasonClosed
+}

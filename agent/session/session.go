@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
@@ -54,6 +55,7 @@ type Session struct {
 	conn     net.Conn
 	cfg      *Config
 	sink     event.Sink
+	gate     *atomic.Bool // the agent's current log_credentials, if set
 	service  string
 	port     int
 	src      netip.AddrPort
@@ -74,6 +76,11 @@ func New(c net.Conn, service string, port int, id int64, cfg *Config, sink event
 	}
 	return s
 }
+
+// SetCredentialGate ties credential recording to the agent's current
+// setting as well as to the session's Config, so that switching collection
+// off takes effect at once even for connections already open.
+func (s *Session) SetCredentialGate(g *atomic.Bool) { s.gate = g }
 
 // Config returns the settings this session runs with.
 func (s *Session) Config() *Config { return s.cfg }
@@ -149,7 +156,7 @@ func (s *Session) Emit(e event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
 	e.SrcIP, e.SrcPort = s.src.Addr().String(), int(s.src.Port())
-	if !s.cfg.Credentials {
+	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
 		e.Username, e.Password = "", ""
 	}
 	e.Method = event.Truncate(e.Method, 32)

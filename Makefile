@@ -1,0 +1,55 @@
+# minipot — see README.md. Every target works on a fresh machine without root.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME  ?= 30s
+
+.PHONY: build run test bench lint cross fuzz clean
+
+build:
+	$(BUILD) -o bin/minipot ./cmd/minipot
+
+# The agent in the foreground with the development config (./var/config,
+# fakes on 127.0.0.1, store in ./var).
+run: build
+	./bin/minipot agent --dev
+
+# Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
+# the binary themselves). Under CI=true nothing may skip.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Figures for the closing notes: load on loopback against the real agent,
+# the store's sustained write rate, and the size of the router binaries.
+bench: build cross
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/store/ ./agent/...
+	$(GO) run ./tests/bench -bin bin/minipot
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "not gofmt-formatted"; exit 1; }
+
+# Static, stripped builds for the routers: Turris Omnia (ARMv7), Turris MOX
+# (ARM64) and x86-64. modernc.org/sqlite has no MIPS port (see docs/).
+cross:
+	@mkdir -p dist
+	@set -e; for t in arm:7 arm64: amd64:; do \
+		arch=$${t%%:*}; arm=$${t#*:}; out=dist/minipot-linux-$$arch$${arm:+v$$arm}; \
+		GOOS=linux GOARCH=$$arch GOARM=$$arm $(BUILD) -o $$out ./cmd/minipot; \
+		printf '%-32s %9d bytes\n' $$out $$(stat -c %s $$out); \
+	done
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin dist

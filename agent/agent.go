@@ -1,0 +1,256 @@
+// Package agent runs the minipots: one listener per enabled service on its
+// fake port, connection limits, and the connect/disconnect events around
+// each conversation. The conversations themselves are in agent/telnet and
+// agent/httpd.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/minipot/minipot/agent/session"
+	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/settings"
+)
+
+// HandlerFor makes the fake conversation for a kind of service.
+type HandlerFor func(settings.Service) session.Handler
+
+// Agent owns the listeners. Apply converges them to a Settings; it may be
+// called again at any time (SIGHUP) without disturbing services that stay.
+type Agent struct {
+	log      zerolog.Logger
+	sink     event.Sink
+	handlers HandlerFor
+	lim      *limiter
+	creds    atomic.Bool // current log_credentials, read by every session
+	boot     int64       // high bits of connection ids, random per start
+	seq      atomic.Uint32
+	accepted atomic.Uint64
+	rejected atomic.Uint64
+	conns    sync.WaitGroup
+
+	mu       sync.Mutex
+	running  map[string]*listener
+	statuses map[string]ServiceStatus
+}
+
+type listener struct {
+	svc     settings.Service
+	addr    string
+	ln      net.Listener
+	handler session.Handler
+	cfg     atomic.Pointer[session.Config]
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the accept loop has returned
+}
+
+// ServiceStatus tells whether a service's fake is listening, and if not why.
+type ServiceStatus struct {
+	Key       string `json:"key"`
+	Port      int    `json:"port"`
+	FakePort  int    `json:"fake_port"`
+	Address   string `json:"address,omitempty"`
+	Listening bool   `json:"listening"`
+	Reason    string `json:"reason,omitempty"` // "disabled", "feature off", or the bind error
+}
+
+// Counters are the agent's totals since it started.
+type Counters struct {
+	Accepted uint64 `json:"accepted"` // connections served
+	Rejected uint64 `json:"rejected"` // connections closed at once by a limit
+	Open     int    `json:"open"`
+}
+
+// New makes an agent that records into sink; it listens on nothing until
+// Apply.
+func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
+	return &Agent{
+		log:      log,
+		sink:     sink,
+		handlers: handlers,
+		lim:      newLimiter(),
+		boot:     int64(rand.Uint32()>>1) << 32,
+		running:  make(map[string]*listener),
+		statuses: make(map[string]ServiceStatus),
+	}
+}
+
+// Apply makes the listeners match s: services that became disabled stop
+// (closing their connections), new ones start, the rest keep their
+// connections and serve new ones with the new settings. Every service is
+// tried; the error joins the ones that could not listen.
+func (a *Agent) Apply(s settings.Settings) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lim.setMax(s.Limits.MaxConns, s.Limits.MaxPerIP)
+	a.creds.Store(s.LogCredentials)
+	cfg := sessionConfig(s)
+	var errs []error
+	for _, svc := range settings.Services() {
+		addr := net.JoinHostPort(s.Agent.Listen, strconv.Itoa(s.FakePort(svc)))
+		st := ServiceStatus{Key: svc.Key, Port: svc.Port, FakePort: s.FakePort(svc)}
+		l := a.running[svc.Key]
+		want := s.ServiceEnabled(svc.Key)
+		if l != nil && (!want || l.addr != addr) {
+			a.stop(l)
+			delete(a.running, svc.Key)
+			l = nil
+		}
+		switch {
+		case !s.Enabled:
+			st.Reason = "feature off"
+		case !want:
+			st.Reason = "disabled"
+		case l == nil:
+			var err error
+			if l, err = a.start(svc, addr); err != nil {
+				st.Reason = err.Error()
+				errs = append(errs, err)
+				break
+			}
+			a.running[svc.Key] = l
+		}
+		if l != nil {
+			l.cfg.Store(cfg)
+			st.Listening, st.Address = true, l.ln.Addr().String()
+		}
+		a.statuses[svc.Key] = st
+	}
+	return errors.Join(errs...)
+}
+
+func sessionConfig(s settings.Settings) *session.Config {
+	l := s.Limits
+	return &session.Config{
+		Hostname:    s.Agent.Hostname,
+		Credentials: s.LogCredentials,
+		Limits: session.Limits{
+			LineMax: l.LineMax, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
+			BodyMax: l.BodyMax, BodyExcerpt: l.BodyExcerpt, Attempts: s.Agent.Attempts,
+			Requests: l.Requests, LoginDelay: s.Agent.LoginDelay, Idle: l.Idle, Session: l.Session,
+		},
+	}
+}
+
+func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", svc.Key, addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{svc: svc, addr: addr, ln: ln, handler: a.handlers(svc), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go a.accept(l)
+	a.log.Info().Str("service", svc.Key).Str("addr", ln.Addr().String()).Int("port", svc.Port).Msg("listening")
+	return l, nil
+}
+
+// stop closes the listener and the service's open connections.
+func (a *Agent) stop(l *listener) {
+	l.cancel()
+	l.ln.Close()
+	<-l.done
+	a.log.Info().Str("service", l.svc.Key).Msg("stopped listening")
+}
+
+func (a *Agent) accept(l *listener) {
+	defer close(l.done)
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors and the like: wait rather than spin.
+			a.log.Warn().Err(err).Str("service", l.svc.Key).Msg("accept")
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		ip := remoteIP(c)
+		if !a.lim.acquire(ip) {
+			a.rejected.Add(1)
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // reset: no TIME_WAIT state kept for a flood
+			}
+			c.Close()
+			continue
+		}
+		a.accepted.Add(1)
+		a.conns.Add(1)
+		go a.serve(l, c, ip)
+	}
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func (a *Agent) serve(l *listener, c net.Conn, ip netip.Addr) {
+	defer a.conns.Done()
+	defer a.lim.release(ip)
+	id := a.boot | int64(a.seq.Add(1))
+	s := session.New(c, l.svc.Key, l.svc.Port, id, l.cfg.Load(), a.sink)
+	s.SetCredentialGate(&a.creds)
+	unhook := context.AfterFunc(l.ctx, func() { c.Close() })
+	defer unhook()
+	s.Emit(event.Event{Action: event.Connect})
+	err := l.handler.Serve(l.ctx, s)
+	c.Close()
+	s.Emit(event.Event{
+		Action:   event.Disconnect,
+		Duration: time.Since(s.Start()).Truncate(time.Millisecond),
+		BytesIn:  s.BytesIn(),
+		BytesOut: s.BytesOut(),
+		Reason:   session.Reason(err),
+	})
+}
+
+// Status reports each service's state in the fixed service order.
+func (a *Agent) Status() []ServiceStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]ServiceStatus, 0, len(a.statuses))
+	for _, svc := range settings.Services() {
+		if st, ok := a.statuses[svc.Key]; ok {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Counters reports connection totals.
+func (a *Agent) Counters() Counters {
+	return Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Open: a.lim.open()}
+}
+
+// Close stops every listener, closes every connection and waits for them.
+func (a *Agent) Close() {
+	a.mu.Lock()
+	for key, l := range a.running {
+		a.stop(l)
+		delete(a.running, key)
+	}
+	a.mu.Unlock()
+	a.conns.Wait()
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/minipot/minipot/agent"
+	"github.com/minipot/minipot/agent/httpd"
+	"github.com/minipot/minipot/agent/session"
+	"github.com/minipot/minipot/agent/telnet"
+	"github.com/minipot/minipot/internal/settings"
+	"github.com/minipot/minipot/internal/store"
+	"github.com/minipot/minipot/internal/uci"
+)
+
+//go:embed dev.ucollect
+var devConfig []byte
+
+// devConfigDir is where --dev keeps its configuration, under the working
+// directory so that nothing needs root.
+const devConfigDir = "var/config"
+
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding package ucollect")
+	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+" (created from a built-in default if missing), fakes on 127.0.0.1, store in ./var")
+	allowRoot := fs.Bool("allow-root", false, "run even as root (the agent faces the internet; run it as an unprivileged user)")
+	logLevel := fs.String("log-level", "", "override agent.log_level (debug, info, warn, error)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: minipot agent [-c DIR | --dev] [--log-level L] [--allow-root]")
+		fmt.Fprintln(stderr, "Runs the minipots in the foreground; SIGHUP reloads the settings.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Geteuid() == 0 && !*allowRoot {
+		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
+		return 1
+	}
+	if *dev {
+		*confDir = devConfigDir
+		if err := seedDevConfig(*confDir); err != nil {
+			fmt.Fprintln(stderr, "minipot agent:", err)
+			return 1
+		}
+	}
+	if err := serveAgent(uci.Dir{Path: *confDir}, *logLevel, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "minipot agent:", err)
+		return 1
+	}
+	return 0
+}
+
+func seedDevConfig(dir string) error {
+	path := filepath.Join(dir, settings.Package)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.WriteFile(path, devConfig, 0o644); err != nil {
+		return fmt.Errorf("write development config: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: time.RFC3339}).
+		Level(lvl).With().Timestamp().Logger()
+}
+
+// handlers maps each kind of service to its fake conversation.
+func handlers(svc settings.Service) session.Handler {
+	if svc.Kind == settings.Telnet {
+		return telnet.Handler{}
+	}
+	return httpd.ForService(svc.Key, svc.Port)
+}
+
+func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) error {
+	s, err := settings.Load(dir)
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
+	}
+	level := s.Agent.LogLevel
+	if levelOverride != "" {
+		level = levelOverride
+	}
+	log := newLogger(stderr, level)
+
+	st, err := store.Open(s.Store.Path, storeOptions(s))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+
+	a := agent.New(log, st, handlers)
+	defer a.Close()
+	if err := a.Apply(s); err != nil {
+		log.Error().Err(err).Msg("some services could not start")
+	}
+	printTryIt(stdout, a.Status())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig != syscall.SIGHUP {
+			log.Info().Str("signal", sig.String()).Msg("stopping")
+			return nil
+		}
+		next, err := settings.Load(dir)
+		if err != nil {
+			log.Error().Err(err).Msg("reload: keeping the running settings")
+			continue
+		}
+		if next.Store.Path != s.Store.Path {
+			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
+		}
+		// TODO(store): st.SetRetention(next.Store.MaxAge, next.Store.MaxRows)
+		if err := a.Apply(next); err != nil {
+			log.Error().Err(err).Msg("reload: some services could not start")
+		}
+		s = next
+		log.Info().Bool("enabled", s.Enabled).Bool("log_credentials", s.LogCredentials).
+			Strs("disable", s.Disabled).Msg("reloaded")
+	}
+	return errors.New("signal channel closed")
+}
+
+func storeOptions(s settings.Settings) store.Options {
+	return store.Options{QueueSize: s.Store.Queue, MaxAge: s.Store.MaxAge, MaxRows: int64(s.Store.MaxRows)}
+}
+
+// printTryIt tells a person where each fake listens and how to poke it.
+func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
+	for _, st := range statuses {
+		if !st.Listening {
+			fmt.Fprintf(w, "%-8s (port %d): not listening: %s\n", st.Key, st.Port, st.Reason)
+			continue
+		}
+		svc, _ := settings.LookupService(st.Key)
+		host, port := splitHostPort(st.Address)
+		try := ""
+		switch svc.Kind {
+		case settings.Telnet:
+			try = fmt.Sprintf("telnet %s %s", host, port)
+		case settings.HTTP:
+			try = fmt.Sprintf("curl -i -u admin:admin http://%s/", st.Address)
+		case settings.Proxy:
+			try = fmt.Sprintf("curl -i -x http://admin:admin@%s http://example.com/", st.Address)
+		}
+		fmt.Fprintf(w, "%-8s (port %d) listening on %-16s try: %s\n", st.Key, st.Port, st.Address, try)
+	}
+}

@@ -1,0 +1,230 @@
+// Package settings is the typed model of UCI package ucollect: the options
+// that Turris's ucollect-era tools wrote (section fakes) and minipot's own
+// sections (agent, limits, store). Every option has a default, a parser, a
+// validity range, and a UCI path that is used as the field name in errors.
+package settings
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/minipot/minipot/internal/uci"
+)
+
+// Package is the UCI package (file /etc/config/ucollect).
+const Package = "ucollect"
+
+// Settings is everything minipot reads from package ucollect.
+type Settings struct {
+	Enabled        bool     // fakes.enabled: master switch
+	LogCredentials bool     // fakes.log_credentials
+	Disabled       []string // fakes.disable: service keys switched off (sorted, unique)
+	RedirOffset    int      // fakes.redir_offset: fake port = real port + offset
+	MarkMask       uint32   // fakes.mark_mask: the two mark bits the firewall may use
+
+	Agent  Agent
+	Limits Limits
+	Store  Store
+}
+
+// Agent holds section agent: how the fakes present themselves.
+type Agent struct {
+	Listen     string        // address the fakes bind ("" or "0.0.0.0": all IPv4, "::": all)
+	Hostname   string        // shown in telnet prompts and HTTP realms
+	LoginDelay time.Duration // before "Login incorrect"
+	Attempts   int           // login attempts per telnet connection
+	LogLevel   string        // zerolog level: debug, info, warn, error
+}
+
+// Limits holds section limits: what attackers may cost.
+type Limits struct {
+	MaxConns    int           // connections open at once, all services
+	MaxPerIP    int           // connections open at once from one address
+	Idle        time.Duration // longest silence before a connection is closed
+	Session     time.Duration // longest life of a connection
+	LineMax     int           // bytes of a telnet line or HTTP request line
+	HeaderBytes int           // bytes of all headers of one HTTP request
+	HeaderCount int           // headers of one HTTP request
+	BodyMax     int           // largest HTTP body skipped on a kept-alive connection
+	BodyExcerpt int           // bytes of a request body recorded
+	Requests    int           // HTTP requests per kept-alive connection
+}
+
+// Store holds section store: the event database.
+type Store struct {
+	Path    string        // SQLite file
+	MaxAge  time.Duration // events older than this are deleted; 0 keeps them
+	MaxRows int           // at most this many events are kept; 0 = no bound
+	Queue   int           // events waiting to be written; more are dropped and counted
+}
+
+// Defaults are the values of an empty file: fit for a router with 256 MB
+// of RAM, as on the Turris Omnia.
+func Defaults() Settings {
+	return Settings{
+		Enabled:     true,
+		RedirOffset: 1369,
+		MarkMask:    0xC0000,
+		Agent: Agent{
+			Hostname:   "OpenWrt",
+			LoginDelay: 3 * time.Second,
+			Attempts:   3,
+			LogLevel:   "info",
+		},
+		Limits: Limits{
+			MaxConns:    512,
+			MaxPerIP:    16,
+			Idle:        60 * time.Second,
+			Session:     5 * time.Minute,
+			LineMax:     512,
+			HeaderBytes: 8192,
+			HeaderCount: 64,
+			BodyMax:     1 << 20,
+			BodyExcerpt: 512,
+			Requests:    100,
+		},
+		Store: Store{
+			Path:    "/var/lib/minipot/events.db",
+			MaxAge:  30 * 24 * time.Hour,
+			MaxRows: 1000000,
+			Queue:   8192,
+		},
+	}
+}
+
+// ServiceEnabled says whether the fake of a service key should listen.
+func (s Settings) ServiceEnabled(key string) bool {
+	return s.Enabled && !slices.Contains(s.Disabled, key)
+}
+
+// FakePort is where the fake of a service listens.
+func (s Settings) FakePort(svc Service) int { return svc.Port + s.RedirOffset }
+
+// FieldError is one invalid option, named by its UCI path (fakes.redir_offset).
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Errors lists every invalid option of a document.
+type Errors []FieldError
+
+func (e Errors) Error() string {
+	parts := make([]string, len(e))
+	for i, f := range e {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid settings: " + strings.Join(parts, "; ")
+}
+
+// Validate checks every field and returns Errors naming each bad one.
+func (s Settings) Validate() error {
+	var errs Errors
+	for _, f := range fields {
+		if msg := f.check(&s); msg != "" {
+			errs = append(errs, FieldError{f.path(), msg})
+		}
+	}
+	for _, key := range s.Disabled {
+		if _, ok := LookupService(key); !ok {
+			errs = append(errs, FieldError{"fakes.disable", fmt.Sprintf("unknown service %q (known: %s)", key, serviceKeys())})
+		}
+	}
+	for _, svc := range services {
+		if p := s.FakePort(svc); s.RedirOffset > 0 && (p < 1025 || p > 65535) {
+			errs = append(errs, FieldError{"fakes.redir_offset",
+				fmt.Sprintf("puts the fake of %s on port %d, outside 1025-65535", svc.Key, p)})
+			break
+		}
+	}
+	if n := bits.OnesCount32(s.MarkMask); n != 2 {
+		errs = append(errs, FieldError{"fakes.mark_mask", fmt.Sprintf("must have exactly two bits set, has %d", n)})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func serviceKeys() string {
+	keys := make([]string, len(services))
+	for i, s := range services {
+		keys[i] = s.Key
+	}
+	return strings.Join(keys, " ")
+}
+
+// FromPackage reads settings from a parsed package: defaults for what is
+// missing, Errors for what cannot be parsed or is out of range.
+func FromPackage(p *uci.Package) (Settings, error) {
+	s := Defaults()
+	var errs Errors
+	for _, f := range fields {
+		sec := p.Section(f.section)
+		if sec == nil {
+			continue
+		}
+		if err := f.read(sec, &s); err != nil {
+			errs = append(errs, FieldError{f.path(), err.Error()})
+		}
+	}
+	if err := s.Validate(); err != nil {
+		errs = append(errs, err.(Errors)...)
+	}
+	if len(errs) > 0 {
+		return s, errs
+	}
+	return s, nil
+}
+
+// Load reads package ucollect from a config directory. A missing file gives
+// the defaults.
+func Load(dir uci.Dir) (Settings, error) {
+	p, err := dir.Load(Package)
+	if err != nil {
+		return Settings{}, fmt.Errorf("load %s: %w", Package, err)
+	}
+	return FromPackage(p)
+}
+
+// Apply writes into p the options whose value differs from what p holds
+// now, creating a section only when it needs one. Everything else in p —
+// other sections, other options, comments' absence, order — stays as it is.
+func (s Settings) Apply(p *uci.Package) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	old, _ := FromPackage(p) // invalid old values are simply replaced
+	for _, f := range fields {
+		if f.format(&old) == f.format(&s) {
+			continue
+		}
+		sec := p.Section(f.section)
+		if sec == nil {
+			sec = p.AddSection(f.section, f.section)
+		}
+		f.write(sec, &s)
+	}
+	return nil
+}
+
+// Save validates s and writes the options that changed into the file,
+// atomically and under the package lock.
+func Save(dir uci.Dir, s Settings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return dir.Update(Package, s.Apply)
+}
+
+// normalize sorts and de-duplicates the disable list so that comparisons
+// and the written file do not depend on the order options were given in.
+func normalize(list []string) []string {
+	out := slices.Clone(list)
+	sort.Strings(out)
+	return slices.Compact(out)
+}

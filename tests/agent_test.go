@@ -19,12 +19,12 @@ import (
 
 // find returns the stored events matching keep, waiting for the writer to
 // flush at least min of them.
-func (a *agentProc) find(min int, keep func(event.Event) bool) []event.Event {
-	a.t.Helper()
+func (a *agentProc) find(t *testing.T, min int, keep func(event.Event) bool) []event.Event {
+	t.Helper()
 	var got []event.Event
-	eventually(a.t, 10*time.Second, fmt.Sprintf("%d matching events in the store", min), func() (bool, string) {
+	eventually(t, 10*time.Second, fmt.Sprintf("%d matching events in the store", min), func() (bool, string) {
 		got = got[:0]
-		for _, e := range readEvents(a.t, a.DB) {
+		for _, e := range readEvents(t, a.DB) {
 			if keep(e) {
 				got = append(got, e)
 			}
@@ -47,12 +47,12 @@ func TestMiraiBotIsRecorded(t *testing.T) {
 		if err != nil || r.Outcome != bot.Rejected {
 			t.Fatalf("%s: bot attempt: %+v, %v", key, r, err)
 		}
-		ev := a.find(1, logins(key))[0]
+		ev := a.find(t, 1, logins(key))[0]
 		wantPort := map[string]int{"23tcp": 23, "2323tcp": 2323}[key]
 		if ev.Username != "root" || ev.Password != "xc3511" || ev.Port != wantPort || ev.SrcIP != "127.0.0.1" {
 			t.Errorf("%s: stored %+v", key, ev)
 		}
-		disc := a.find(1, func(e event.Event) bool { return e.Service == key && e.Action == event.Disconnect })[0]
+		disc := a.find(t, 1, func(e event.Event) bool { return e.Service == key && e.Action == event.Disconnect })[0]
 		if disc.ConnID != ev.ConnID || disc.BytesIn == 0 || disc.BytesOut == 0 || disc.Reason == "" {
 			t.Errorf("%s: disconnect %+v does not describe the connection of %+v", key, disc, ev)
 		}
@@ -87,7 +87,7 @@ func TestRealTelnetClient(t *testing.T) {
 		t.Errorf("Login incorrect after %v, before the 1s login delay", d)
 	}
 	stdin.Close()
-	ev := a.find(1, logins("23tcp"))[0]
+	ev := a.find(t, 1, logins("23tcp"))[0]
 	if ev.Username != "admin" || ev.Password != "hunter2" {
 		t.Errorf("stored %+v", ev)
 	}
@@ -103,7 +103,7 @@ func TestCurl(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "HTTP/1.1 401") || !strings.Contains(strings.ToLower(out), "www-authenticate: basic") {
 		t.Fatalf("curl http: %v\n%s", err, out)
 	}
-	ev := a.find(1, logins("80tcp"))[0]
+	ev := a.find(t, 1, logins("80tcp"))[0]
 	if ev.Username != "admin" || ev.Password != "s3cret" || ev.URL != "/cgi-bin/luci" || ev.UserAgent != "probe/1.0" || ev.Method != "GET" || ev.Port != 80 {
 		t.Errorf("http event %+v", ev)
 	}
@@ -113,7 +113,7 @@ func TestCurl(t *testing.T) {
 		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 407") || !strings.Contains(strings.ToLower(out), "proxy-authenticate: basic") {
 			t.Fatalf("curl via %s: %v\n%s", key, err, out)
 		}
-		ev := a.find(1, logins(key))[0]
+		ev := a.find(t, 1, logins(key))[0]
 		if ev.Username != "bob" || ev.Password != "pw" || ev.URL != "http://example.com/x" {
 			t.Errorf("%s event %+v", key, ev)
 		}
@@ -123,7 +123,7 @@ func TestCurl(t *testing.T) {
 	if !strings.Contains(out, "407") {
 		t.Fatalf("CONNECT: %s", out)
 	}
-	a.find(1, func(e event.Event) bool { return e.Service == "3128tcp" && e.Method == "CONNECT" && e.URL == "example.com:8443" })
+	a.find(t, 1, func(e event.Event) bool { return e.Service == "3128tcp" && e.Method == "CONNECT" && e.URL == "example.com:8443" })
 }
 
 // TestCredentialsOff: with log_credentials off, a password appears nowhere:
@@ -139,9 +139,9 @@ func TestCredentialsOff(t *testing.T) {
 	}
 	run(t, 10*time.Second, curl, "-s", "-u", "admin:"+secret, "http://"+a.Addr("80tcp")+"/")
 	run(t, 10*time.Second, curl, "-s", "-x", "http://u:"+secret+"@"+a.Addr("8080tcp"), "http://example.com/")
-	a.find(1, logins("23tcp"))
-	a.find(1, logins("80tcp"))
-	a.find(1, logins("8080tcp"))
+	a.find(t, 1, logins("23tcp"))
+	a.find(t, 1, logins("80tcp"))
+	a.find(t, 1, logins("8080tcp"))
 	for _, e := range readEvents(t, a.DB) {
 		if e.Username != "" || e.Password != "" {
 			t.Errorf("credentials stored with log_credentials off: %+v", e)
@@ -184,7 +184,7 @@ func TestReload(t *testing.T) {
 	// The open 23tcp connection still works, and now records no password.
 	fmt.Fprintf(kept, "olduser\r\noldpass\r\n")
 	readUntil(t, kept, "ncorrect")
-	ev := a.find(1, logins("23tcp"))[0]
+	ev := a.find(t, 1, logins("23tcp"))[0]
 	if ev.Password != "" {
 		t.Errorf("credentials recorded after they were switched off: %+v", ev)
 	}
@@ -289,7 +289,7 @@ func TestKill9(t *testing.T) {
 			done <- struct{}{}
 		}()
 	}
-	a.find(200, logins("23tcp"))
+	a.find(t, 200, logins("23tcp"))
 	a.Kill()
 	cancel()
 	for i := 0; i < 8; i++ {

@@ -105,11 +105,14 @@ func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) err
 	}
 	log := newLogger(stderr, level)
 
-	st, err := store.Open(s.Store.Path, storeOptions(s))
+	st, err := store.Open(s.Store.Path, storeOptions(s, log))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	defer st.Close()
+	defer func() {
+		st.Close()
+		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
+	}()
 
 	a := agent.New(log, st, handlers)
 	defer a.Close()
@@ -145,8 +148,11 @@ func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) err
 	return errors.New("signal channel closed")
 }
 
-func storeOptions(s settings.Settings) store.Options {
-	return store.Options{QueueSize: s.Store.Queue, MaxAge: s.Store.MaxAge, MaxRows: int64(s.Store.MaxRows)}
+func storeOptions(s settings.Settings, log zerolog.Logger) store.Options {
+	return store.Options{
+		QueueSize: s.Store.Queue, MaxAge: s.Store.MaxAge, MaxRows: int64(s.Store.MaxRows),
+		OnError: func(err error) { log.Error().Err(err).Msg("store") },
+	}
 }
 
 // printTryIt tells a person where each fake listens and how to poke it.

@@ -1,0 +1,261 @@
+// Command bench measures the real agent on loopback and prints the figures
+// the closing notes quote: telnet login attempts per second, HTTP 401
+// responses per second (wrk), memory per idle connection and of the idle
+// agent. It starts its own agent from -bin with benchmark settings: login
+// delay 0 and limits raised so that one machine can load it (the load comes
+// from 127.0.0.1 and, for idle connections, from many 127.x.y.z sources).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/minipot/minipot/agent/telnet/bot"
+)
+
+const host = "127.0.0.200"
+
+func main() {
+	bin := flag.String("bin", "bin/minipot", "the minipot binary")
+	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
+	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
+	flag.Parse()
+	if err := runAll(*bin, *dur, *idle); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runAll(bin string, dur time.Duration, idle int) error {
+	a, err := startAgent(bin)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+
+	time.Sleep(time.Second)
+	rss0 := a.rssKB()
+	fmt.Printf("idle agent RSS:                      %d KB\n", rss0)
+
+	if err := idleConns(a, idle, rss0); err != nil {
+		return err
+	}
+	if err := telnetLoad(a, dur); err != nil {
+		return err
+	}
+	if err := httpLoad(a, dur); err != nil {
+		return err
+	}
+	written, dropped := a.stop()
+	fmt.Printf("store during the runs:               %s written, %s dropped\n", written, dropped)
+	return nil
+}
+
+type agentProc struct {
+	cmd    *exec.Cmd
+	dir    string
+	stderr *strings.Builder
+	mu     sync.Mutex
+	done   chan struct{}
+}
+
+func startAgent(bin string) (*agentProc, error) {
+	dir, err := os.MkdirTemp("", "minipot-bench-")
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`
+config fakes 'fakes'
+	option enabled '1'
+	option log_credentials '1'
+
+config agent 'agent'
+	option listen '%s'
+	option login_delay '0'
+	option log_level 'info'
+
+config limits 'limits'
+	option max_connections '20000'
+	option max_per_ip '20000'
+	option requests '1000000'
+
+config store 'store'
+	option path '%s'
+	option queue '65536'
+`, host, filepath.Join(dir, "events.db"))
+	if err := os.WriteFile(filepath.Join(dir, "ucollect"), []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	a := &agentProc{dir: dir, stderr: &strings.Builder{}, done: make(chan struct{})}
+	a.cmd = exec.Command(bin, "agent", "-c", dir, "--allow-root")
+	out, _ := a.cmd.StdoutPipe()
+	errPipe, _ := a.cmd.StderrPipe()
+	if err := a.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		b, _ := io.ReadAll(errPipe)
+		a.mu.Lock()
+		a.stderr.Write(b)
+		a.mu.Unlock()
+		close(a.done)
+	}()
+	sc := bufio.NewScanner(out)
+	for n := 0; n < 6 && sc.Scan(); n++ {
+		if !strings.Contains(sc.Text(), "listening on") {
+			return nil, fmt.Errorf("agent: %s", sc.Text())
+		}
+	}
+	go io.Copy(io.Discard, out)
+	return a, nil
+}
+
+var storeLine = regexp.MustCompile(`written=(\d+).*dropped=(\d+)|dropped=(\d+).*written=(\d+)`)
+
+// stop ends the agent and returns the store's counters from its last log.
+func (a *agentProc) stop() (written, dropped string) {
+	if a.cmd.ProcessState == nil {
+		a.cmd.Process.Signal(syscall.SIGTERM)
+		<-a.done
+		a.cmd.Wait()
+		defer os.RemoveAll(a.dir)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := storeLine.FindStringSubmatch(a.stderr.String())
+	switch {
+	case m == nil:
+		return "?", "?"
+	case m[1] != "":
+		return m[1], m[2]
+	default:
+		return m[4], m[3]
+	}
+}
+
+func (a *agentProc) rssKB() int {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return n
+		}
+	}
+	return -1
+}
+
+// idleConns opens n telnet connections from many source addresses, reads
+// each greeting, and reports what they cost the agent.
+func idleConns(a *agentProc, n int, rss0 int) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	buf := make([]byte, 64)
+	for i := 0; i < n; i++ {
+		src := &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(1+i%250))}
+		d := net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", net.JoinHostPort(host, "1392"))
+		if err != nil {
+			return fmt.Errorf("idle connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAtLeast(c, buf, 12); err != nil {
+			return fmt.Errorf("idle connection %d greeting: %w", i, err)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	rss := a.rssKB()
+	fmt.Printf("RSS with %d idle telnet connections: %d KB (%.1f KB per connection)\n",
+		n, rss, float64(rss-rss0)/float64(n))
+	return nil
+}
+
+// telnetLoad runs 50 Mirai-style bots for dur: connect, negotiate, user,
+// password, "Login incorrect", close.
+func telnetLoad(a *agentProc, dur time.Duration) error {
+	const workers = 50
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	addr := net.JoinHostPort(host, "1392")
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c bot.Client
+			for ctx.Err() == nil {
+				r, err := c.Attempt(context.Background(), addr, "root", "xc3511")
+				if err == nil && r.Outcome == bot.Rejected {
+					ok.Add(1)
+					continue
+				}
+				if ctx.Err() == nil {
+					failed.Add(1)
+					if err == nil {
+						err = errors.New(r.Outcome.String())
+					}
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	fmt.Printf("telnet login attempts, 50 bots:      %.0f/s (%d attempts, %d failed)\n", float64(ok.Load())/el, ok.Load(), failed.Load())
+	if e := firstErr.Load(); e != nil {
+		fmt.Printf("  first failure: %v\n", e)
+	}
+	return nil
+}
+
+var (
+	wrkRate = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkP99  = regexp.MustCompile(`\s99%\s+([\d.]+\w+)`)
+	wrkErrs = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+// httpLoad runs wrk with 100 keep-alive connections against the 401 server.
+func httpLoad(a *agentProc, dur time.Duration) error {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		fmt.Println("HTTP 401 responses:                  not measured: wrk is not installed (apt-get install wrk)")
+		return nil
+	}
+	out, err := exec.Command(wrk, "-t2", "-c100", fmt.Sprintf("-d%ds", int(dur.Seconds())), "--latency",
+		"http://"+net.JoinHostPort(host, "1449")+"/").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	rate, p99, non2xx := wrkRate.FindSubmatch(out), wrkP99.FindSubmatch(out), wrkErrs.FindSubmatch(out)
+	if rate == nil || p99 == nil {
+		return fmt.Errorf("cannot read wrk's output:\n%s", out)
+	}
+	n := "0"
+	if non2xx != nil {
+		n = string(non2xx[1]) // every answer is a 401, so this counts the responses
+	}
+	fmt.Printf("HTTP 401 responses, wrk -c100:       %s/s, p99 %s (%s responses were 401)\n", rate[1], p99[1], n)
+	return nil
+}

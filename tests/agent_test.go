@@ -123,7 +123,9 @@ func TestCurl(t *testing.T) {
 	if !strings.Contains(out, "407") {
 		t.Fatalf("CONNECT: %s", out)
 	}
-	a.find(t, 1, func(e event.Event) bool { return e.Service == "3128tcp" && e.Method == "CONNECT" && e.URL == "example.com:8443" })
+	a.find(t, 1, func(e event.Event) bool {
+		return e.Service == "3128tcp" && e.Method == "CONNECT" && e.URL == "example.com:8443"
+	})
 }
 
 // TestCredentialsOff: with log_credentials off, a password appears nowhere:

@@ -114,7 +114,7 @@ func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) err
 		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
 	}()
 
-	a := agent.New(log, st, handlers)
+	a := agent.New(log, withEventLog(st, log), handlers)
 	defer a.Close()
 	if err := a.Apply(s); err != nil {
 		log.Error().Err(err).Msg("some services could not start")

@@ -137,7 +137,7 @@ func sessionConfig(s settings.Settings) *session.Config {
 		Hostname:    s.Agent.Hostname,
 		Credentials: s.LogCredentials,
 		Limits: session.Limits{
-			LineMax: l.LineMax, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
+			LineMax: l.LineMax, RequestLine: l.RequestLine, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
 			BodyMax: l.BodyMax, BodyExcerpt: l.BodyExcerpt, Attempts: s.Agent.Attempts,
 			Requests: l.Requests, LoginDelay: s.Agent.LoginDelay, Idle: l.Idle, Session: l.Session,
 		},

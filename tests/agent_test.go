@@ -3,6 +3,8 @@ package tests
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/agent/telnet/bot"
 	"github.com/minipot/minipot/internal/event"
 )
@@ -219,12 +222,34 @@ func TestReload(t *testing.T) {
 		return true, ""
 	})
 
+	// The status report says what the agent applied: the file's digest,
+	// and each service's state.
+	data, _ := os.ReadFile(a.Dir + "/ucollect")
+	sum := sha256.Sum256(data)
+	eventually(t, 5*time.Second, "the report shows the applied file", func() (bool, string) {
+		rep, err := agent.ReadReport(a.Dir + "/run")
+		if err != nil {
+			return false, err.Error()
+		}
+		listening := 0
+		for _, st := range rep.Services {
+			if st.Listening {
+				listening++
+			}
+		}
+		return rep.ConfigDigest == hex.EncodeToString(sum[:]) && listening == len(fakePorts) && rep.Enabled,
+			fmt.Sprintf("%+v", rep)
+	})
+
 	// An invalid file is refused on reload: the agent keeps running.
 	os.WriteFile(a.Dir+"/ucollect", []byte("config fakes 'fakes'\n\toption redir_offset '99999'\n"), 0o644)
 	a.Signal(syscall.SIGHUP)
 	eventually(t, 5*time.Second, "the bad reload is logged", func() (bool, string) {
 		return strings.Contains(a.stderr.String(), "fakes.redir_offset"), ""
 	})
+	if rep, err := agent.ReadReport(a.Dir + "/run"); err != nil || !strings.Contains(rep.ConfigError, "fakes.redir_offset") {
+		t.Errorf("the report does not tell the bad reload: %+v %v", rep, err)
+	}
 	if c, err := net.DialTimeout("tcp", a.Addr("23tcp"), time.Second); err != nil {
 		t.Errorf("agent stopped serving after a bad reload: %v", err)
 	} else {

@@ -160,7 +160,7 @@ func startAgent(t *testing.T, opts map[string]string) *agentProc {
 	writeConfig(t, dir, host, opts)
 	a := &agentProc{t: t, Host: host, Dir: dir, DB: filepath.Join(dir, "events.db"),
 		stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(minipotBin, "agent", "-c", dir)
+	a.cmd = exec.Command(minipotBin, "agent", "-c", dir, "--run-dir", filepath.Join(dir, "run"))
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
 	if os.Geteuid() == 0 {
 		a.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}

@@ -22,7 +22,8 @@ var ErrLimit = errors.New("limit reached")
 // Limits bound what one connection may cost. Zero values are not valid;
 // settings.Defaults gives values fit for a router with 256 MB of RAM.
 type Limits struct {
-	LineMax     int           // bytes of one telnet line or HTTP request line
+	LineMax     int           // bytes of one telnet line
+	RequestLine int           // bytes of one HTTP request line (exploit URLs are long)
 	HeaderBytes int           // bytes of all headers of one HTTP request
 	HeaderCount int           // headers of one HTTP request
 	BodyMax     int           // largest request body skipped to keep a connection alive
@@ -59,9 +60,11 @@ type Session struct {
 	service  string
 	port     int
 	src      netip.AddrPort
+	srcIP    string // src's address as text, made once: every event needs it
 	id       int64
 	start    time.Time
 	deadline time.Time // end of the session's life
+	rdl, wdl time.Time // the read and write deadlines last set
 	in, out  int64
 }
 
@@ -74,6 +77,7 @@ func New(c net.Conn, service string, port int, id int64, cfg *Config, sink event
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	s.srcIP = s.src.Addr().String()
 	return s
 }
 
@@ -84,6 +88,12 @@ func (s *Session) SetCredentialGate(g *atomic.Bool) { s.gate = g }
 
 // Config returns the settings this session runs with.
 func (s *Session) Config() *Config { return s.cfg }
+
+// Service is the service key this connection came to.
+func (s *Session) Service() string { return s.service }
+
+// Port is the real port the attacker targeted.
+func (s *Session) Port() int { return s.port }
 
 // Src is the attacker's address.
 func (s *Session) Src() netip.AddrPort { return s.src }
@@ -101,7 +111,7 @@ func (s *Session) BytesOut() int64 { return s.out }
 // Read reads from the peer, waiting at most the idle timeout and never past
 // the end of the session.
 func (s *Session) Read(p []byte) (int, error) {
-	if err := s.conn.SetReadDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+	if err := s.refresh(&s.rdl, s.conn.SetReadDeadline); err != nil {
 		return 0, err
 	}
 	n, err := s.conn.Read(p)
@@ -111,7 +121,7 @@ func (s *Session) Read(p []byte) (int, error) {
 
 // Write writes to the peer; a peer that does not read is a peer that idles.
 func (s *Session) Write(p []byte) (int, error) {
-	if err := s.conn.SetWriteDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+	if err := s.refresh(&s.wdl, s.conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
 	n, err := s.conn.Write(p)
@@ -119,12 +129,21 @@ func (s *Session) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Session) bound(d time.Duration) time.Time {
-	t := time.Now().Add(d)
+// refresh moves a deadline to the idle timeout from now, bounded by the end
+// of the session. Moving it costs a timer update, so on a busy connection
+// it is only moved once it has fallen an eighth of the idle timeout behind:
+// the idle timeout is then at most that much shorter, never longer.
+func (s *Session) refresh(last *time.Time, set func(time.Time) error) error {
+	idle := s.cfg.Limits.Idle
+	t := time.Now().Add(idle)
 	if t.After(s.deadline) {
-		return s.deadline
+		t = s.deadline
 	}
-	return t
+	if !last.IsZero() && t.Sub(*last) < idle/8 {
+		return nil
+	}
+	*last = t
+	return set(t)
 }
 
 // Sleep waits d (a login delay) unless ctx ends or the session would
@@ -155,7 +174,7 @@ func (s *Session) Close() error { return s.conn.Close() }
 func (s *Session) Emit(e event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
-	e.SrcIP, e.SrcPort = s.src.Addr().String(), int(s.src.Port())
+	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
 	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
 		e.Username, e.Password = "", ""
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,7 +31,13 @@ var devConfig []byte
 
 // devConfigDir is where --dev keeps its configuration, under the working
 // directory so that nothing needs root.
-const devConfigDir = "var/config"
+const (
+	devConfigDir = "var/config"
+	devRunDir    = "var/run"
+)
+
+// reportEvery is how often the status report's counters are refreshed.
+const reportEvery = 10 * time.Second
 
 func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -37,6 +46,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+" (created from a built-in default if missing), fakes on 127.0.0.1, store in ./var")
 	allowRoot := fs.Bool("allow-root", false, "run even as root (the agent faces the internet; run it as an unprivileged user)")
 	logLevel := fs.String("log-level", "", "override agent.log_level (debug, info, warn, error)")
+	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the agent's status report, read by the control API")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: minipot agent [-c DIR | --dev] [--log-level L] [--allow-root]")
 		fmt.Fprintln(stderr, "Runs the minipots in the foreground; SIGHUP reloads the settings.")
@@ -51,12 +61,13 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	}
 	if *dev {
 		*confDir = devConfigDir
+		*runDir = devRunDir
 		if err := seedDevConfig(*confDir); err != nil {
 			fmt.Fprintln(stderr, "minipot agent:", err)
 			return 1
 		}
 	}
-	if err := serveAgent(uci.Dir{Path: *confDir}, *logLevel, stdout, stderr); err != nil {
+	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "minipot agent:", err)
 		return 1
 	}
@@ -94,10 +105,31 @@ func handlers(svc settings.Service) session.Handler {
 	return httpd.ForService(svc.Key, svc.Port)
 }
 
-func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) error {
-	s, err := settings.Load(dir)
+// loadSettings reads package ucollect and the digest of the bytes it came
+// from, which the status report shows so that a writer of the file can tell
+// when the agent has applied its change.
+func loadSettings(dir uci.Dir) (settings.Settings, string, error) {
+	data, err := os.ReadFile(filepath.Join(dir.Path, settings.Package))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return settings.Settings{}, "", fmt.Errorf("read settings: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	p, err := uci.Parse(settings.Package, data)
 	if err != nil {
-		return fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
+		return settings.Settings{}, digest, fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
+	}
+	s, err := settings.FromPackage(p)
+	if err != nil {
+		return s, digest, fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
+	}
+	return s, digest, nil
+}
+
+func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Writer) error {
+	s, digest, err := loadSettings(dir)
+	if err != nil {
+		return err
 	}
 	level := s.Agent.LogLevel
 	if levelOverride != "" {
@@ -121,31 +153,68 @@ func serveAgent(dir uci.Dir, levelOverride string, stdout, stderr io.Writer) err
 	}
 	printTryIt(stdout, a.Status())
 
+	now := time.Now().UTC()
+	rep := agent.Report{PID: os.Getpid(), Version: version, Started: now, Loaded: now, ConfigDigest: digest}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		log.Warn().Err(err).Msg("no status report: the control API will not see the agent")
+		runDir = ""
+	}
+	report := func() {
+		if runDir == "" {
+			return
+		}
+		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
+		rep.Services, rep.Connections = a.Status(), a.Counters()
+		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped()}
+		rep.Updated = time.Now().UTC()
+		if err := agent.WriteReport(runDir, rep); err != nil {
+			log.Warn().Err(err).Msg("status report")
+		}
+	}
+	report()
+	defer func() {
+		if runDir != "" {
+			os.Remove(filepath.Join(runDir, agent.ReportFile))
+		}
+	}()
+
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	for sig := range sigs {
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	for {
+		var sig os.Signal
+		select {
+		case <-tick.C:
+			report()
+			continue
+		case sig = <-sigs:
+		}
 		if sig != syscall.SIGHUP {
 			log.Info().Str("signal", sig.String()).Msg("stopping")
 			return nil
 		}
-		next, err := settings.Load(dir)
+		next, nextDigest, err := loadSettings(dir)
+		rep.Loaded, rep.ConfigDigest, rep.ConfigError = time.Now().UTC(), nextDigest, ""
 		if err != nil {
 			log.Error().Err(err).Msg("reload: keeping the running settings")
+			rep.ConfigError = err.Error()
+			report()
 			continue
 		}
 		if next.Store.Path != s.Store.Path {
 			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
 		}
-		// TODO(store): st.SetRetention(next.Store.MaxAge, next.Store.MaxRows)
+		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		if err := a.Apply(next); err != nil {
 			log.Error().Err(err).Msg("reload: some services could not start")
 		}
 		s = next
 		log.Info().Bool("enabled", s.Enabled).Bool("log_credentials", s.LogCredentials).
 			Strs("disable", s.Disabled).Msg("reloaded")
+		report()
 	}
-	return errors.New("signal channel closed")
 }
 
 func storeOptions(s settings.Settings, log zerolog.Logger) store.Options {

@@ -38,7 +38,8 @@ var fields = []field{
 	{"limits", "max_per_ip", func(s *Settings) any { return &s.Limits.MaxPerIP }, 1, 1 << 20, "connections open at once from one address"},
 	{"limits", "idle_timeout", func(s *Settings) any { return &s.Limits.Idle }, int64(time.Second), int64(time.Hour), "close a connection silent this long"},
 	{"limits", "session_timeout", func(s *Settings) any { return &s.Limits.Session }, int64(time.Second), int64(24 * time.Hour), "close a connection open this long"},
-	{"limits", "line_max", func(s *Settings) any { return &s.Limits.LineMax }, 64, 1 << 16, "bytes of a telnet line or HTTP request line"},
+	{"limits", "line_max", func(s *Settings) any { return &s.Limits.LineMax }, 64, 1 << 16, "bytes of a telnet line"},
+	{"limits", "request_line_max", func(s *Settings) any { return &s.Limits.RequestLine }, 64, 1 << 16, "bytes of an HTTP request line"},
 	{"limits", "header_bytes", func(s *Settings) any { return &s.Limits.HeaderBytes }, 256, 1 << 20, "bytes of all headers of one HTTP request"},
 	{"limits", "header_count", func(s *Settings) any { return &s.Limits.HeaderCount }, 1, 1024, "headers of one HTTP request"},
 	{"limits", "body_max", func(s *Settings) any { return &s.Limits.BodyMax }, 0, 1 << 30, "largest HTTP request body skipped on a kept-alive connection"},
@@ -49,6 +50,11 @@ var fields = []field{
 	{"store", "max_age", func(s *Settings) any { return &s.Store.MaxAge }, 0, 0, "delete events older than this (0: keep)"},
 	{"store", "max_rows", func(s *Settings) any { return &s.Store.MaxRows }, 0, 1 << 31, "keep at most this many events (0: no bound)"},
 	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted"},
+
+	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy"},
+	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone"},
+	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet"},
+	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)"},
 }
 
 // read parses the option from a section into s; a missing option keeps s's
@@ -126,6 +132,16 @@ func (f field) check(s *Settings) string {
 		if f.path() == "agent.hostname" && !validHostname(*p) {
 			return fmt.Sprintf("%q is not a host name (letters, digits, '-' and '.')", *p)
 		}
+		if f.path() == "firewall.backend" {
+			switch *p {
+			case "auto", "nft", "legacy":
+			default:
+				return fmt.Sprintf("%q is not one of auto, nft, legacy", *p)
+			}
+		}
+		if f.path() == "firewall.wan_zone" && !validZone(*p) {
+			return fmt.Sprintf("%q is not a zone name (letters, digits and '_')", *p)
+		}
 	}
 	return ""
 }
@@ -167,6 +183,31 @@ func (f field) write(sec *uci.Section, s *Settings) {
 	} else {
 		sec.Set(f.option, v)
 	}
+}
+
+func validZone(z string) bool {
+	for _, r := range z {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return z != ""
+}
+
+// ValidDevice says whether name can be given to iptables -i: a Linux
+// interface name (1-15 bytes, no '/', ':' or white space, not "." or "..")
+// that may end in '+', iptables' wildcard for every name with that prefix.
+func ValidDevice(name string) bool {
+	base := strings.TrimSuffix(name, "+")
+	if len(name) == 0 || len(name) > 15 || base == "." || base == ".." || strings.Contains(base, "+") {
+		return false
+	}
+	for _, r := range base {
+		if r <= ' ' || r > '~' || r == '/' || r == ':' || r == '!' || r == '"' || r == '\'' || r == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func parseBool(v string) (bool, error) {

@@ -1,7 +1,8 @@
 // Package settings is the typed model of UCI package ucollect: the options
 // that Turris's ucollect-era tools wrote (section fakes) and minipot's own
-// sections (agent, limits, store). Every option has a default, a parser, a
-// validity range, and a UCI path that is used as the field name in errors.
+// sections (agent, limits, store, firewall). Every option has a default, a
+// parser, a validity range, and a UCI path that is used as the field name in
+// errors.
 package settings
 
 import (
@@ -26,9 +27,10 @@ type Settings struct {
 	RedirOffset    int      // fakes.redir_offset: fake port = real port + offset
 	MarkMask       uint32   // fakes.mark_mask: the two mark bits the firewall may use
 
-	Agent  Agent
-	Limits Limits
-	Store  Store
+	Agent    Agent
+	Limits   Limits
+	Store    Store
+	Firewall Firewall
 }
 
 // Agent holds section agent: how the fakes present themselves.
@@ -46,7 +48,8 @@ type Limits struct {
 	MaxPerIP    int           // connections open at once from one address
 	Idle        time.Duration // longest silence before a connection is closed
 	Session     time.Duration // longest life of a connection
-	LineMax     int           // bytes of a telnet line or HTTP request line
+	LineMax     int           // bytes of a telnet line
+	RequestLine int           // bytes of an HTTP request line: exploit URLs are long
 	HeaderBytes int           // bytes of all headers of one HTTP request
 	HeaderCount int           // headers of one HTTP request
 	BodyMax     int           // largest HTTP body skipped on a kept-alive connection
@@ -60,6 +63,14 @@ type Store struct {
 	MaxAge  time.Duration // events older than this are deleted; 0 keeps them
 	MaxRows int           // at most this many events are kept; 0 = no bound
 	Queue   int           // events waiting to be written; more are dropped and counted
+}
+
+// Firewall holds section firewall: how the redirect rules are installed.
+type Firewall struct {
+	Backend    string   // auto, nft or legacy: which iptables flavour holds the rules
+	WANDevices []string // devices facing the internet; empty: from the OpenWrt zone WANZone
+	WANZone    string   // name of the OpenWrt firewall zone facing the internet
+	IPv6       bool     // redirect IPv6 too (needs the ip6tables nat table)
 }
 
 // Defaults are the values of an empty file: fit for a router with 256 MB
@@ -81,6 +92,7 @@ func Defaults() Settings {
 			Idle:        60 * time.Second,
 			Session:     5 * time.Minute,
 			LineMax:     512,
+			RequestLine: 8192,
 			HeaderBytes: 8192,
 			HeaderCount: 64,
 			BodyMax:     1 << 20,
@@ -92,6 +104,11 @@ func Defaults() Settings {
 			MaxAge:  30 * 24 * time.Hour,
 			MaxRows: 1000000,
 			Queue:   8192,
+		},
+		Firewall: Firewall{
+			Backend: "auto",
+			WANZone: "wan",
+			IPv6:    true,
 		},
 	}
 }
@@ -132,6 +149,11 @@ func (s Settings) Validate() error {
 	for _, key := range s.Disabled {
 		if _, ok := LookupService(key); !ok {
 			errs = append(errs, FieldError{"fakes.disable", fmt.Sprintf("unknown service %q (known: %s)", key, serviceKeys())})
+		}
+	}
+	for _, dev := range s.Firewall.WANDevices {
+		if !ValidDevice(dev) {
+			errs = append(errs, FieldError{"firewall.wan_devices", fmt.Sprintf("%q is not a network device name (1-15 characters, no '/', ':' or spaces; '+' only at the end)", dev)})
 		}
 	}
 	for _, svc := range services {

@@ -53,6 +53,13 @@ config limits 'limits'
 
 config store 'store'
 	option max_age '7d'
+
+config firewall 'firewall'
+	option backend 'legacy'
+	list wan_devices 'pppoe-wan'
+	list wan_devices 'eth1'
+	list wan_devices 'wg+'
+	option ipv6 '0'
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +78,9 @@ config store 'store'
 	}
 	if s.Limits.Idle != 2*time.Minute || s.Store.MaxAge != 7*24*time.Hour {
 		t.Errorf("limits/store: %+v %+v", s.Limits, s.Store)
+	}
+	if fw := s.Firewall; fw.Backend != "legacy" || strings.Join(fw.WANDevices, ",") != "eth1,pppoe-wan,wg+" || fw.IPv6 || fw.WANZone != "wan" {
+		t.Errorf("firewall: %+v", fw)
 	}
 }
 
@@ -105,6 +115,12 @@ func TestInvalid(t *testing.T) {
 		{"zero attempts", "config agent 'agent'\n\toption attempts '0'\n", []string{"agent.attempts"}},
 		{"bad hostname", "config agent 'agent'\n\toption hostname 'a b'\n", []string{"agent.hostname"}},
 		{"bad log level", "config agent 'agent'\n\toption log_level 'loud'\n", []string{"agent.log_level"}},
+		{"bad backend", "config firewall 'firewall'\n\toption backend 'ipfw'\n", []string{"firewall.backend"}},
+		{"bad wan device", "config firewall 'firewall'\n\tlist wan_devices 'eth1'\n\tlist wan_devices 'eth/1'\n", []string{"firewall.wan_devices"}},
+		{"wan device too long", "config firewall 'firewall'\n\tlist wan_devices 'averyveryverylongname'\n", []string{"firewall.wan_devices"}},
+		{"wildcard inside", "config firewall 'firewall'\n\tlist wan_devices 'eth+1'\n", []string{"firewall.wan_devices"}},
+		{"bad zone", "config firewall 'firewall'\n\toption wan_zone 'w-an'\n", []string{"firewall.wan_zone"}},
+		{"zone too long", "config firewall 'firewall'\n\toption wan_zone 'wan_of_my_house'\n", []string{"firewall.wan_zone"}},
 		{"two at once", "config fakes 'fakes'\n\toption enabled '2'\nconfig limits 'limits'\n\toption max_per_ip '0'\n", []string{"fakes.enabled", "limits.max_per_ip"}},
 	}
 	for _, c := range cases {

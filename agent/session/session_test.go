@@ -1,0 +1,116 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/minipot/minipot/internal/event"
+)
+
+type collect []event.Event
+
+func (c *collect) Emit(e event.Event) { *c = append(*c, e) }
+
+func pair(t *testing.T) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+func TestEmitCredentialPolicy(t *testing.T) {
+	var gateOff atomic.Bool
+	cases := []struct {
+		name  string
+		creds bool
+		gate  *atomic.Bool
+		keep  bool
+	}{
+		{"collected", true, nil, true},
+		{"not collected", false, nil, false},
+		{"switched off while open", true, &gateOff, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			server, _ := pair(t)
+			var got collect
+			s := New(server, "23tcp", 23, 7, &Config{Credentials: c.creds, Limits: Limits{Idle: time.Second, Session: time.Minute}}, &got)
+			if c.gate != nil {
+				s.SetCredentialGate(c.gate)
+			}
+			s.Emit(event.Event{Action: event.Login, Username: "root", Password: "xc3511", Detail: string(make([]byte, 5000))})
+			e := got[0]
+			if (e.Username == "root" && e.Password == "xc3511") != c.keep || (!c.keep && (e.Username != "" || e.Password != "")) {
+				t.Fatalf("credentials %q/%q, keep=%v", e.Username, e.Password, c.keep)
+			}
+			if e.Service != "23tcp" || e.Port != 23 || e.ConnID != 7 || e.SrcIP != "127.0.0.1" || e.SrcPort == 0 || e.Time.IsZero() {
+				t.Fatalf("connection fields not filled: %+v", e)
+			}
+			if len(e.Detail) != event.MaxText {
+				t.Fatalf("detail of %d bytes, want cut to %d", len(e.Detail), event.MaxText)
+			}
+		})
+	}
+}
+
+func TestIdleAndSessionDeadlines(t *testing.T) {
+	server, client := pair(t)
+	s := New(server, "80tcp", 80, 1, &Config{Limits: Limits{Idle: 200 * time.Millisecond, Session: 700 * time.Millisecond}}, &collect{})
+	start := time.Now()
+	_, err := s.Read(make([]byte, 1))
+	if Reason(err) != event.ReasonTimeout || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("idle read: %v after %v", err, time.Since(start))
+	}
+	// A peer that keeps talking is still cut at the session's end.
+	go func() {
+		for i := 0; i < 40; i++ {
+			if _, err := client.Write([]byte("x")); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	for {
+		if _, err = s.Read(make([]byte, 1)); err != nil {
+			break
+		}
+	}
+	if Reason(err) != event.ReasonTimeout || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("session bound: %v after %v", err, time.Since(start))
+	}
+	if s.BytesIn() == 0 {
+		t.Fatal("bytes in not counted")
+	}
+}
+
+func TestReason(t *testing.T) {
+	for err, want := range map[error]string{
+		nil:                            event.ReasonClosed,
+		fmt.Errorf("x: %w", ErrLimit):  event.ReasonLimit,
+		os.ErrDeadlineExceeded:         event.ReasonTimeout,
+		errors.New("connection reset"): event.ReasonClosed,
+		context.Canceled:               event.ReasonClosed,
+		fmt.Errorf("read: %w", os.ErrDeadlineExceeded): event.ReasonTimeout,
+	} {
+		if got := Reason(err); got != want {
+			t.Errorf("Reason(%v) = %s, want %s", err, got, want)
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/minipot/minipot/internal/event"
+)
+
+const (
+	// retentionChunk bounds the rows one retention transaction deletes, so
+	// batches keep flowing while a large backlog is trimmed.
+	retentionChunk = 5000
+
+	// writeAttempts and retryDelay: a batch is retried a couple of times
+	// (another process may hold the lock past busy_timeout, e.g. a purge)
+	// before it is dropped. Meanwhile Emit drops what does not fit.
+	writeAttempts = 3
+	retryDelay    = 200 * time.Millisecond
+)
+
+const insertSQL = `INSERT INTO events (ts, service, port, src_ip, src_port, conn_id, action,
+	method, url, host, user_agent, username, password, body, detail,
+	duration_ms, bytes_in, bytes_out, reason)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// writer is the state of the goroutine that owns the write connection.
+type writer struct {
+	s      *Store
+	opt    Options
+	conn   *sql.Conn
+	insert *sql.Stmt
+	batch  []event.Event
+	args   []any
+
+	// minID and maxID bound the ids in the table: maxID is the last id
+	// inserted, minID is at most the smallest id present. Row retention
+	// works from them without counting rows (count(*) is linear in SQLite).
+	minID, maxID int64
+}
+
+func newWriter(path string, db *sql.DB, opt Options) (*writer, error) {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	w := &writer{opt: opt, conn: conn, batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, 19)}
+	if err := w.init(ctx, path); err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *writer) init(ctx context.Context, path string) error {
+	// SQLite silently keeps the old mode when it cannot use WAL (a file
+	// system without shared mmap), and then readers would block the writer.
+	var mode string
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("open store %s: journal mode is %q, not wal (does the file system support shared mmap?)", path, mode)
+	}
+	if err := migrate(ctx, w.conn); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := w.loadIDs(ctx); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	st, err := w.conn.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("open store %s: prepare insert: %w", path, err)
+	}
+	w.insert = st
+	return nil
+}
+
+// loadIDs reads the id bounds; both lookups are O(log n) on the rowid.
+func (w *writer) loadIDs(ctx context.Context) error {
+	var lo, hi, seq sql.NullInt64
+	if err := w.conn.QueryRowContext(ctx, "SELECT min(id), max(id) FROM events").Scan(&lo, &hi); err != nil {
+		return fmt.Errorf("read id range: %w", err)
+	}
+	err := w.conn.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'").Scan(&seq)
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("read id sequence: %w", err)
+	}
+	w.maxID = max(hi.Int64, seq.Int64)
+	if lo.Valid {
+		w.minID = lo.Int64
+	} else {
+		w.minID = w.maxID + 1
+	}
+	return nil
+}
+
+func (w *writer) close() {
+	if w.insert != nil {
+		_ = w.insert.Close()
+	}
+	_ = w.conn.Close()
+}
+
+func (w *writer) report(err error) {
+	if w.opt.OnError != nil {
+		w.opt.OnError(err)
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.s.done)
+	defer w.close()
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var timerC <-chan time.Time // nil while no partial batch waits
+
+	// The ticker runs even without limits: SetRetention may add some.
+	ret := time.NewTicker(w.opt.RetentionInterval)
+	defer ret.Stop()
+	retC := ret.C
+	w.retain() // a store reopened after a long pause starts trimmed
+
+	for {
+		select {
+		case e := <-w.s.queue:
+			w.batch = append(w.batch, e)
+			w.take(w.opt.BatchSize - len(w.batch))
+			if len(w.batch) >= w.opt.BatchSize {
+				w.flush()
+				if timerC != nil {
+					timer.Stop()
+					timerC = nil
+				}
+			} else if timerC == nil {
+				timer.Reset(w.opt.FlushInterval)
+				timerC = timer.C
+			}
+		case <-timerC:
+			timerC = nil
+			w.flush()
+		case o := <-w.s.ops:
+			w.writeQueued()
+			err := o.ctx.Err()
+			if err == nil {
+				err = o.fn(o.ctx, w.conn)
+			}
+			// A purge may have removed the oldest rows.
+			if lerr := w.loadIDs(context.Background()); lerr != nil {
+				w.report(lerr)
+			}
+			o.errc <- err
+		case <-retC:
+			w.writeQueued()
+			w.retain()
+		case <-w.s.retainNow:
+			w.writeQueued()
+			w.retain()
+		case <-w.s.stop:
+			timer.Stop()
+			// Close has set closed under the lock: nothing more arrives.
+			for {
+				w.take(w.opt.BatchSize - len(w.batch))
+				if len(w.batch) == 0 {
+					return
+				}
+				w.flush()
+			}
+		}
+	}
+}
+
+// take moves up to n events that are already queued into the batch,
+// without waiting for more.
+func (w *writer) take(n int) {
+	for ; n > 0; n-- {
+		select {
+		case e := <-w.s.queue:
+			w.batch = append(w.batch, e)
+		default:
+			return
+		}
+	}
+}
+
+// writeQueued writes the pending batch and everything queued right now, so
+// that an operation that follows sees every event emitted before it.
+func (w *writer) writeQueued() {
+	for n := len(w.s.queue); ; {
+		k := min(n, w.opt.BatchSize-len(w.batch))
+		w.take(k)
+		n -= k
+		w.flush()
+		if n <= 0 {
+			return
+		}
+	}
+}
+
+// flush writes the batch, retrying a few times, and counts it.
+func (w *writer) flush() {
+	if len(w.batch) == 0 {
+		return
+	}
+	var err error
+	for attempt := range writeAttempts {
+		if attempt > 0 {
+			time.Sleep(retryDelay * time.Duration(attempt))
+		}
+		if err = w.writeBatch(); err == nil {
+			break
+		}
+	}
+	n := uint64(len(w.batch))
+	if err != nil {
+		w.s.dropped.Add(n)
+		w.report(fmt.Errorf("store: %d events dropped: %w", n, err))
+	} else {
+		w.s.written.Add(n)
+	}
+	var size int64
+	for i := range w.batch {
+		size += eventSize(&w.batch[i])
+	}
+	w.s.queued.Add(-size)
+	clear(w.batch) // let the text be collected
+	w.batch = w.batch[:0]
+}
+
+// writeBatch inserts the batch in one transaction, and in the same
+// transaction deletes what MaxRows no longer allows.
+func (w *writer) writeBatch() (err error) {
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
+	var last int64
+	for i := range w.batch {
+		w.bind(&w.batch[i])
+		res, err := w.insert.ExecContext(ctx, w.args...)
+		if err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if i == len(w.batch)-1 {
+			if last, err = res.LastInsertId(); err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+		}
+	}
+	minID := w.minID
+	if maxRows := w.s.maxRows.Load(); maxRows > 0 {
+		// Keep ids above last-MaxRows. A huge backlog (MaxRows lowered) is
+		// trimmed a few batches' worth at a time, the rest by retain.
+		upTo := min(last-maxRows, minID+int64(4*w.opt.BatchSize)-1)
+		if upTo >= minID {
+			if _, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id <= ?", upTo); err != nil {
+				return fmt.Errorf("delete beyond max rows: %w", err)
+			}
+			minID = upTo + 1
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	w.maxID, w.minID = last, minID
+	return nil
+}
+
+// bind fills w.args for one event. Empty text becomes NULL (see schema.go).
+func (w *writer) bind(e *event.Event) {
+	a := w.args
+	a[0] = e.Time.UnixMilli()
+	a[1] = event.Truncate(e.Service, event.MaxText)
+	a[2] = int64(e.Port)
+	a[3] = event.Truncate(e.SrcIP, event.MaxText)
+	a[4] = int64(e.SrcPort)
+	a[5] = e.ConnID
+	a[6] = event.Truncate(string(e.Action), event.MaxText)
+	a[7] = blob(e.Method)
+	a[8] = blob(e.URL)
+	a[9] = blob(e.Host)
+	a[10] = blob(e.UserAgent)
+	a[11] = blob(e.Username)
+	a[12] = blob(e.Password)
+	a[13] = blob(e.Body)
+	a[14] = blob(e.Detail)
+	a[15] = e.Duration.Milliseconds()
+	a[16] = e.BytesIn
+	a[17] = e.BytesOut
+	a[18] = event.Truncate(e.Reason, event.MaxText)
+}
+
+// blob returns s, cut to event.MaxText, as a BLOB value, or NULL if empty.
+func blob(s string) any {
+	if s == "" {
+		return nil
+	}
+	return []byte(event.Truncate(s, event.MaxText))
+}
+
+// retain applies MaxAge and the rest of MaxRows in chunks, writing queued
+// events between chunks so a long trim does not fill the queue.
+func (w *writer) retain() {
+	ctx := context.Background()
+	if maxAge := time.Duration(w.s.maxAge.Load()); maxAge > 0 {
+		cutoff := time.Now().Add(-maxAge).UnixMilli()
+		for {
+			// Through the ts index: the cost is the rows deleted, not
+			// the table. By time rather than by id range, because a
+			// router without a clock stamps its first events after
+			// boot with a wrong time, so ids and times disagree.
+			res, err := w.conn.ExecContext(ctx, `DELETE FROM events WHERE id IN
+				(SELECT id FROM events WHERE ts < ? ORDER BY ts LIMIT ?)`, cutoff, retentionChunk)
+			if err != nil {
+				w.report(fmt.Errorf("store: retention by age: %w", err))
+				break
+			}
+			n, _ := res.RowsAffected()
+			if n < retentionChunk {
+				break
+			}
+			w.writeQueued()
+		}
+		if err := w.loadIDs(ctx); err != nil {
+			w.report(err)
+		}
+	}
+	if maxRows := w.s.maxRows.Load(); maxRows > 0 {
+		for upTo := w.maxID - maxRows; upTo >= w.minID; {
+			chunkEnd := min(upTo, w.minID+retentionChunk-1)
+			if _, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id <= ?", chunkEnd); err != nil {
+				w.report(fmt.Errorf("store: retention by rows: %w", err))
+				break
+			}
+			w.minID = chunkEnd + 1
+			w.writeQueued()
+			upTo = w.maxID - maxRows
+		}
+	}
+}

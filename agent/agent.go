@@ -145,7 +145,10 @@ func sessionConfig(s settings.Settings) *session.Config {
 }
 
 func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keep-alive: the idle timeout already ends dead connections,
+	// and keep-alive costs four setsockopt calls on every accepted one.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for %s on %s: %w", svc.Key, addr, err)
 	}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -326,16 +325,4 @@ func TestKill9(t *testing.T) {
 	if n := len(readEvents(t, a.DB)); n < 200 {
 		t.Fatalf("only %d events after kill -9", n)
 	}
-}
-
-// lines returns the agent's log lines containing s.
-func (a *agentProc) logLines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(a.stderr.String()))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
 }

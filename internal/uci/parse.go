@@ -157,7 +157,7 @@ func (p *parser) clen(i int) int { return len(p.cstr(i)) }
 
 // maxBufSize caps the simulated buffer size where libuci would long
 // have failed to allocate.
-const maxBufSize = 1 << 40
+const maxBufSize = 1 << 30 // fits int on the 32-bit routers too
 
 func (p *parser) grow() {
 	p.bufsz = min(2*p.bufsz, maxBufSize)

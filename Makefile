@@ -11,10 +11,18 @@ FUZZTIME  ?= 30s
 build:
 	$(BUILD) -o bin/minipot ./cmd/minipot
 
-# The agent in the foreground with the development config (./var/config,
-# fakes on 127.0.0.1, store in ./var).
+# The agent and the control API in the foreground with the development
+# config (./var/config, fakes on 127.0.0.1, store in ./var, API on
+# ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token).
+# Ctrl-C stops both; so does either one exiting. FIREWALL=1 (as root) lets
+# the API manage the redirect rules; the agent then runs as root too, which
+# only development may do.
+run: SHELL := /bin/bash
 run: build
-	./bin/minipot agent --dev
+	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
+	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
+	trap 'kill $$agent $$api 2>/dev/null; wait' INT TERM; \
+	wait -n; kill $$agent $$api 2>/dev/null; wait
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.

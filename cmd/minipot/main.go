@@ -21,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"agent", "run the fake services and record attempts", runAgent},
+		{"api", "serve the control API: settings, status, events, statistics, purge", runAPI},
 		{"firewall", "apply, remove or show the redirect rules (root)", runFirewall},
 		{"uci", "read and edit UCI config files like OpenWrt's uci", runUCI},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {

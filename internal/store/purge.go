@@ -18,7 +18,7 @@ const purgeChunk = 20000
 func purgeCredentials(ctx context.Context, conn *sql.Conn) error {
 	return withSecureDelete(ctx, conn, func() error {
 		var lo, hi sql.NullInt64
-		if err := conn.QueryRowContext(ctx, "SELECT min(id), max(id) FROM events").Scan(&lo, &hi); err != nil {
+		if err := idRange(ctx, conn, &lo, &hi); err != nil {
 			return fmt.Errorf("purge credentials: %w", err)
 		}
 		// Rows come later than hi only after the purge was asked for.
@@ -113,4 +113,14 @@ func checkpointTruncate(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
+}
+
+// idRange reads the smallest and largest id. Two statements, because
+// SQLite answers min and max on the rowid from the b-tree's ends only when
+// each is alone in its query; together they scan the whole table.
+func idRange(ctx context.Context, conn *sql.Conn, lo, hi *sql.NullInt64) error {
+	if err := conn.QueryRowContext(ctx, "SELECT min(id) FROM events").Scan(lo); err != nil {
+		return err
+	}
+	return conn.QueryRowContext(ctx, "SELECT max(id) FROM events").Scan(hi)
 }

@@ -82,7 +82,7 @@ func (w *writer) init(ctx context.Context, path string) error {
 // loadIDs reads the id bounds; both lookups are O(log n) on the rowid.
 func (w *writer) loadIDs(ctx context.Context) error {
 	var lo, hi, seq sql.NullInt64
-	if err := w.conn.QueryRowContext(ctx, "SELECT min(id), max(id) FROM events").Scan(&lo, &hi); err != nil {
+	if err := idRange(ctx, w.conn, &lo, &hi); err != nil {
 		return fmt.Errorf("read id range: %w", err)
 	}
 	err := w.conn.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'").Scan(&seq)

@@ -1,0 +1,290 @@
+package webapi
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minipot/minipot/internal/event"
+)
+
+// events makes n connections from a few addresses over the last hours:
+// connect, a login with credentials on telnet (or a request on HTTP and the
+// proxies), disconnect.
+func fixtureEvents(n int, now time.Time) []event.Event {
+	var evs []event.Event
+	svcs := []struct {
+		key  string
+		port int
+	}{{"23tcp", 23}, {"80tcp", 80}, {"3128tcp", 3128}}
+	for i := range n {
+		s := svcs[i%len(svcs)]
+		base := event.Event{Time: now.Add(-time.Duration(n-i) * 10 * time.Minute), Service: s.key, Port: s.port,
+			SrcIP: fmt.Sprintf("198.51.100.%d", i%4), SrcPort: 40000 + i, ConnID: int64(i + 1)}
+		c := base
+		c.Action = event.Connect
+		evs = append(evs, c)
+		a := base
+		switch s.key {
+		case "23tcp":
+			a.Action, a.Username, a.Password = event.Login, "root", fmt.Sprintf("pw%d", i%2)
+		case "80tcp":
+			a.Action, a.Method, a.URL, a.UserAgent = event.Request, "GET", "/<script>alert(1)</script>", "zgrab"
+		default:
+			a.Action, a.Method, a.URL = event.Request, "CONNECT", "api.ipify.org:443"
+		}
+		evs = append(evs, a)
+		d := base
+		d.Action, d.Duration, d.Reason = event.Disconnect, 1500*time.Millisecond, event.ReasonClosed
+		evs = append(evs, d)
+	}
+	return evs
+}
+
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/api/v1/events", ""); r.status != 200 || !strings.Contains(string(r.body), `"events": []`) {
+		t.Errorf("events before the store exists: %d %s", r.status, r.body)
+	}
+	now := time.Now().UTC()
+	e.fixture(fixtureEvents(30, now))
+
+	// Every page, through the cursor: 90 events, newest first, no repeats.
+	seen := map[int64]bool{}
+	var last time.Time
+	next := "/api/v1/events?limit=7"
+	pages := 0
+	for next != "" {
+		var page EventPage
+		r := e.do("GET", next, "")
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", next, r.status, r.body)
+		}
+		r.decode(t, &page)
+		for _, ev := range page.Events {
+			if seen[ev.ID] || (!last.IsZero() && ev.Time.After(last)) {
+				t.Fatalf("event %d repeated or out of order", ev.ID)
+			}
+			seen[ev.ID], last = true, ev.Time
+		}
+		next = page.Next
+		pages++
+	}
+	if len(seen) != 90 || pages != 13 {
+		t.Errorf("%d events in %d pages, want 90 in 13", len(seen), pages)
+	}
+
+	tests := []struct {
+		query string
+		want  int
+		check func(EventDoc) bool
+	}{
+		{"service=23tcp", 30, func(ev EventDoc) bool { return ev.Service == "23tcp" }},
+		{"action=login", 10, func(ev EventDoc) bool { return ev.Username == "root" && ev.Password != "" }},
+		{"action=request&service=80tcp", 10, func(ev EventDoc) bool { return ev.URL == "/<script>alert(1)</script>" && ev.Username == "" }},
+		{"src_ip=198.51.100.1", 24, func(ev EventDoc) bool { return ev.SrcIP == "198.51.100.1" }},
+		{"since=" + url.QueryEscape(now.Add(-55*time.Minute).Format(time.RFC3339)), 15, func(EventDoc) bool { return true }},
+		{"since=55m", 15, func(EventDoc) bool { return true }},
+		{"until=" + now.Add(-295*time.Minute).Format(time.RFC3339), 3, func(EventDoc) bool { return true }},
+		{"action=disconnect&limit=1", 1, func(ev EventDoc) bool { return ev.DurationMS == 1500 && ev.Reason == "closed" }},
+	}
+	for _, tc := range tests {
+		var page EventPage
+		r := e.do("GET", "/api/v1/events?limit=1000&"+tc.query, "")
+		if strings.Contains(tc.query, "limit=1") {
+			r = e.do("GET", "/api/v1/events?"+tc.query, "")
+		}
+		r.decode(t, &page)
+		if r.status != 200 || len(page.Events) != tc.want {
+			t.Errorf("%s: %d, %d events, want %d", tc.query, r.status, len(page.Events), tc.want)
+		}
+		for _, ev := range page.Events {
+			if !tc.check(ev) {
+				t.Errorf("%s: %+v", tc.query, ev)
+			}
+		}
+	}
+	// Attacker text is JSON-escaped on the wire.
+	if r := e.do("GET", "/api/v1/events?service=80tcp&action=request&limit=1", ""); strings.Contains(string(r.body), "<script>") {
+		t.Errorf("attacker text is not escaped: %s", r.body)
+	}
+
+	for _, q := range []string{"service=25tcp", "action=hack", "src_ip=1.2.3", "since=yesterday-ish", "limit=0", "limit=5000",
+		"cursor=abc", "servce=23tcp", "service=23tcp&service=80tcp", "since=3600"} {
+		if r := e.do("GET", "/api/v1/events?"+q, ""); r.status != 400 {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	var doc StatsDoc
+	if r := e.do("GET", "/api/v1/stats?since=24h", ""); r.status != 200 {
+		t.Fatalf("stats without a store: %d %s", r.status, r.body)
+	}
+	e.fixture(fixtureEvents(30, now))
+	r := e.do("GET", "/api/v1/stats?since=24h&top=3", "")
+	r.decode(t, &doc)
+	if r.status != 200 || doc.Events != 90 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if s := doc.Services[0]; s.Service != "23tcp" || s.Connections != 10 || s.Attempts != 10 || s.Actions["login"] != 10 || s.Actions["disconnect"] != 10 {
+		t.Errorf("23tcp: %+v", s)
+	}
+	if len(doc.Hourly) != 25 && len(doc.Hourly) != 24 {
+		t.Errorf("%d hours in a day's window", len(doc.Hourly))
+	}
+	var conns int64
+	for _, h := range doc.Hourly {
+		conns += h.Connections
+	}
+	if conns != 30 {
+		t.Errorf("hourly connections add up to %d, want 30", conns)
+	}
+	top := doc.Top
+	if len(top.Sources) != 3 || top.Sources[0].Count != 8 || len(top.Usernames) != 1 || top.Usernames[0] != (ValueCount{"root", 10}) ||
+		len(top.Pairs) != 2 || top.Pairs[0].Username != "root" || top.URLs[0].Value != "/<script>alert(1)</script>" ||
+		top.ProxyTargets[0] != (ValueCount{"api.ipify.org:443", 10}) {
+		t.Errorf("top: %+v", top)
+	}
+	for _, q := range []string{"since=soon", "top=0", "top=x", "window=1h"} {
+		if r := e.do("GET", "/api/v1/stats?"+q, ""); r.status != 400 {
+			t.Errorf("%s: %d", q, r.status)
+		}
+	}
+}
+
+func TestPurge(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("POST", "/api/v1/events/purge", `{"scope": "credentials"}`); r.status != 200 {
+		t.Errorf("purge without a store: %d %s", r.status, r.body)
+	}
+	e.fixture(fixtureEvents(9, time.Now()))
+	var doc StatsDoc
+	e.do("GET", "/api/v1/stats", "").decode(t, &doc)
+	if len(doc.Top.Passwords) == 0 {
+		t.Fatal("no passwords before the purge")
+	}
+	for _, body := range []string{`{}`, `{"scope": "everything"}`, `{"scope": "all", "really": true}`, `{"scope": 1}`, `scope=all`} {
+		if r := e.do("POST", "/api/v1/events/purge", body); r.status != 400 {
+			t.Errorf("purge %s: %d", body, r.status)
+		}
+	}
+	if r := e.do("POST", "/api/v1/events/purge", `{"scope": "credentials"}`); r.status != 200 {
+		t.Fatalf("purge credentials: %d %s", r.status, r.body)
+	}
+	var page EventPage
+	e.do("GET", "/api/v1/events?limit=1000", "").decode(t, &page)
+	if len(page.Events) != 27 {
+		t.Errorf("%d events after purging credentials, want 27", len(page.Events))
+	}
+	for _, ev := range page.Events {
+		if ev.Username != "" || ev.Password != "" {
+			t.Errorf("credentials left: %+v", ev)
+		}
+	}
+	e.do("GET", "/api/v1/stats", "").decode(t, &doc)
+	if len(doc.Top.Passwords)+len(doc.Top.Usernames)+len(doc.Top.Pairs) != 0 || doc.Events != 27 {
+		t.Errorf("statistics after purging credentials: %+v", doc.Top)
+	}
+	if !strings.Contains(e.log.String(), `"scope":"credentials"`) {
+		t.Errorf("the purge is not logged:\n%s", e.log.String())
+	}
+	if r := e.do("POST", "/api/v1/events/purge", `{"scope": "all"}`); r.status != 200 {
+		t.Fatalf("purge all: %d %s", r.status, r.body)
+	}
+	e.do("GET", "/api/v1/events", "").decode(t, &page)
+	e.do("GET", "/api/v1/stats", "").decode(t, &doc)
+	if len(page.Events) != 0 || doc.Events != 0 {
+		t.Errorf("after purging all: %d events, stats %d", len(page.Events), doc.Events)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	e := newEnv(t)
+	e.fixture(fixtureEvents(3, time.Now()))
+	e.agent.rep.Store.Dropped = 7
+	var st StatusDoc
+	r := e.do("GET", "/api/v1/status", "")
+	r.decode(t, &st)
+	if r.status != 200 || !st.Agent.Running || !st.Agent.InSync || !st.Settings.Valid || !st.Firewall.Managed || st.Firewall.Backend != "fake" {
+		t.Errorf("status: %s", r.body)
+	}
+	if st.Store.Path != e.db || st.Store.Size == 0 || st.Store.Dropped != 7 {
+		t.Errorf("store: %+v", st.Store)
+	}
+	svc := map[string]ServiceState{}
+	for _, s := range st.Services {
+		svc[s.Key] = s
+	}
+	if !svc["23tcp"].Listening || svc["2323tcp"].Listening || svc["2323tcp"].Reason != "disabled" || svc["2323tcp"].Enabled {
+		t.Errorf("services: %+v", st.Services)
+	}
+	e.api.cfg.Firewall = nil
+	e.do("GET", "/api/v1/status", "").decode(t, &st)
+	if st.Firewall.Managed || !strings.Contains(st.Firewall.Note, "--firewall") {
+		t.Errorf("unmanaged firewall: %+v", st.Firewall)
+	}
+}
+
+func TestAccess(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		method, path, body string
+		header             []string
+		status             int
+	}{
+		{"GET", "/api/v1/health", "", nil, 200},
+		{"GET", "/api/v1/version", "", nil, 200},
+		{"GET", "/api/v1/openapi.json", "", nil, 200},
+		{"GET", "/api/v1/health", "", []string{"Host", "127.0.0.1:8377"}, 200},
+		{"GET", "/api/v1/health", "", []string{"Host", "[::1]:8377"}, 200},
+		{"GET", "/api/v1/health", "", []string{"Host", "attacker.example"}, 403},
+		{"GET", "/api/v1/health", "", []string{"Host", "192.168.1.1"}, 403},
+		{"GET", "/api/v1/nothing", "", nil, 404},
+		{"DELETE", "/api/v1/settings", "{}", nil, 405},
+		{"PUT", "/api/v1/settings", "{}", nil, 405},
+		{"GET", "/", "", nil, 404},
+	} {
+		if r := e.do(tc.method, tc.path, tc.body, tc.header...); r.status != tc.status {
+			t.Errorf("%s %s %v: %d, want %d: %s", tc.method, tc.path, tc.header, r.status, tc.status, r.body)
+		}
+	}
+	// Over TCP the token is required.
+	e.serve(Access{Token: "s3cret-token-0123456789"})
+	for _, tc := range []struct {
+		auth   string
+		status int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Basic czNjcmV0", 401}, {"Bearer s3cret-token-0123456789", 200}} {
+		if r := e.do("GET", "/api/v1/settings", "", "Authorization", tc.auth); r.status != tc.status {
+			t.Errorf("Authorization %q: %d, want %d", tc.auth, r.status, tc.status)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2025, 6, 1, 15, 30, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                          {},
+		"now":                       now,
+		"today":                     time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC),
+		"24h":                       now.Add(-24 * time.Hour),
+		"7d":                        now.Add(-7 * 24 * time.Hour),
+		"2025-05-30":                time.Date(2025, 5, 30, 0, 0, 0, 0, time.UTC),
+		"2025-05-30T10:00:00+02:00": time.Date(2025, 5, 30, 8, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseTime(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"3600", "tomorrow", "2025-13-01", "-1h"} {
+		if _, err := parseTime(in, now); err == nil {
+			t.Errorf("parseTime(%q) succeeded", in)
+		}
+	}
+}

@@ -30,11 +30,17 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# Figures for the closing notes: load on loopback against the real agent,
-# the store's sustained write rate, and the size of the router binaries.
+# Figures for the closing notes: the real agent under load on loopback
+# (tests/bench), the store's sustained write rate, the parsers, the API on
+# a million events and end to end, the firewall (root: network namespace),
+# and the size of the router binaries.
 bench: build cross
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/store/ ./agent/...
 	$(GO) run ./tests/bench -bin bin/minipot
+	$(GO) test -run '^$$' -bench 'Write|Emit' -benchtime 1000000x ./internal/store/
+	$(GO) test -run '^$$' -bench . -benchmem ./agent/telnet/ ./agent/httpd/
+	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
+	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
+	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
 
 lint:
 	$(GO) vet ./...

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,14 +35,24 @@ func main() {
 	bin := flag.String("bin", "bin/minipot", "the minipot binary")
 	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
 	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
+	only := flag.String("only", "", "run one part: idle, telnet or http")
+	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
 	flag.Parse()
-	if err := runAll(*bin, *dur, *idle); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	if err := runAll(*bin, *dur, *idle, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func runAll(bin string, dur time.Duration, idle int) error {
+func runAll(bin string, dur time.Duration, idle int, only string) error {
 	a, err := startAgent(bin)
 	if err != nil {
 		return err
@@ -52,14 +63,20 @@ func runAll(bin string, dur time.Duration, idle int) error {
 	rss0 := a.rssKB()
 	fmt.Printf("idle agent RSS:                      %d KB\n", rss0)
 
-	if err := idleConns(a, idle, rss0); err != nil {
-		return err
-	}
-	if err := telnetLoad(a, dur); err != nil {
-		return err
-	}
-	if err := httpLoad(a, dur); err != nil {
-		return err
+	for _, part := range []struct {
+		name string
+		run  func() error
+	}{
+		{"idle", func() error { return idleConns(a, idle, rss0) }},
+		{"telnet", func() error { return telnetLoad(a, dur) }},
+		{"http", func() error { return httpLoad(a, dur) }},
+	} {
+		if only != "" && only != part.name {
+			continue
+		}
+		if err := part.run(); err != nil {
+			return err
+		}
 	}
 	written, dropped := a.stop()
 	fmt.Printf("store during the runs:               %s written, %s dropped\n", written, dropped)

@@ -34,7 +34,7 @@ type Agent struct {
 	handlers HandlerFor
 	lim      *limiter
 	creds    atomic.Bool // current log_credentials, read by every session
-	boot     int64       // high bits of connection ids, random per start
+	boot     int64       // high bits of connection ids, random per start (see New)
 	seq      atomic.Uint32
 	accepted atomic.Uint64
 	rejected atomic.Uint64
@@ -81,7 +81,9 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 		sink:     sink,
 		handlers: handlers,
 		lim:      newLimiter(),
-		boot:     int64(rand.Uint32()>>1) << 32,
+		// 21 random bits above a 32-bit counter: ids stay below 2^53, so
+		// JavaScript (LuCI, the web page) reads them exactly.
+		boot: int64(rand.Uint32()>>11) << 32,
 		running:  make(map[string]*listener),
 		statuses: make(map[string]ServiceStatus),
 	}

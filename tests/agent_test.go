@@ -287,7 +287,7 @@ func TestRefusesRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("runs as root only (CI does): checks the agent refuses root")
 	}
-	out, err := exec.Command(minipotBin, "agent", "--dev").CombinedOutput()
+	out, err := exec.Command(minipotBin, "agent", "-c", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refusing to run as root") {
 		t.Fatalf("agent ran as root: %v\n%s", err, out)
 	}

@@ -55,11 +55,16 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if os.Geteuid() == 0 && !*allowRoot {
+	// --dev listens on loopback only, so a developer who is root (as on
+	// CI machines) may run it; anywhere else root needs saying so.
+	if os.Geteuid() == 0 && !*allowRoot && !*dev {
 		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
 		return 1
 	}
 	if *dev {
+		if os.Geteuid() == 0 && !*allowRoot {
+			fmt.Fprintln(stderr, "minipot agent: warning: running as root in development mode; never expose it beyond loopback")
+		}
 		*confDir = devConfigDir
 		*runDir = devRunDir
 		if err := seedDevConfig(*confDir); err != nil {

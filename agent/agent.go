@@ -83,7 +83,7 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 		lim:      newLimiter(),
 		// 21 random bits above a 32-bit counter: ids stay below 2^53, so
 		// JavaScript (LuCI, the web page) reads them exactly.
-		boot: int64(rand.Uint32()>>11) << 32,
+		boot:     int64(rand.Uint32()>>11) << 32,
 		running:  make(map[string]*listener),
 		statuses: make(map[string]ServiceStatus),
 	}

@@ -13,7 +13,8 @@ build:
 
 # The agent and the control API in the foreground with the development
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
-# ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token).
+# ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
+# the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
 # Ctrl-C stops both; so does either one exiting. FIREWALL=1 (as root) lets
 # the API manage the redirect rules; the agent then runs as root too, which
 # only development may do.

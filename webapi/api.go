@@ -108,7 +108,8 @@ type Access struct {
 	MaxBody int64
 }
 
-// Handler returns the API's routes behind the access checks.
+// Handler returns the API's routes behind the access checks, and the Data
+// collection page at / and /ui/.
 func (a *API) Handler(acc Access) http.Handler {
 	// Full paths on one router: gorilla/mux v1.8.1 answers 404 instead
 	// of 405 for a wrong method under a PathPrefix subrouter with several
@@ -138,7 +139,17 @@ func (a *API) Handler(acc Access) http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
 	})
-	return a.guard(acc, r)
+	api := a.guard(acc, r)
+	// The page holds no data, so it needs no token (a browser cannot add
+	// one to a navigation); it still passes the Host and Origin checks.
+	page := a.guard(Access{MaxBody: acc.MaxBody}, http.HandlerFunc(serveUI))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isUIPath(r.URL.Path) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // snapshot is package ucollect as it is now.

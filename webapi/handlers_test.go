@@ -248,7 +248,7 @@ func TestAccess(t *testing.T) {
 		{"GET", "/api/v1/nothing", "", nil, 404},
 		{"DELETE", "/api/v1/settings", "{}", nil, 405},
 		{"PUT", "/api/v1/settings", "{}", nil, 405},
-		{"GET", "/", "", nil, 404},
+		{"GET", "/nothing", "", nil, 404}, // "/" is the page: ui_test.go
 	} {
 		if r := e.do(tc.method, tc.path, tc.body, tc.header...); r.status != tc.status {
 			t.Errorf("%s %s %v: %d, want %d: %s", tc.method, tc.path, tc.header, r.status, tc.status, r.body)

@@ -180,6 +180,9 @@ func serveAPI(o apiOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "         curl --unix-socket %s http://localhost/api/v1/status\n", o.socket)
 		if o.listen != "" {
 			fmt.Fprintf(stdout, "         curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/settings\n", o.tokenFile, o.listen)
+			// The fragment never leaves the browser; the page keeps the
+			// token for the tab only.
+			fmt.Fprintf(stdout, "page     open http://%s/#token=%s\n", o.listen, token)
 		}
 	}
 

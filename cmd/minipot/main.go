@@ -23,6 +23,7 @@ func commands() []command {
 		{"agent", "run the fake services and record attempts", runAgent},
 		{"api", "serve the control API: settings, status, events, statistics, purge", runAPI},
 		{"firewall", "apply, remove or show the redirect rules (root)", runFirewall},
+		{"rpcd", "the rpcd plugin of the ubus object minipot: list, call METHOD", runRPCD},
 		{"uci", "read and edit UCI config files like OpenWrt's uci", runUCI},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "minipot", version)
@@ -55,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-v":
 		args[0] = "version"
+	case "list", "call":
+		// rpcd runs /usr/libexec/rpcd/minipot, a symlink to this binary,
+		// as `minipot list` and `minipot call METHOD`.
+		return runRPCD(args, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/minipot/minipot/internal/rpcd"
+)
+
+// runRPCD is `minipot rpcd list|call METHOD`, the rpcd plugin behind the
+// ubus object "minipot". The package installs /usr/libexec/rpcd/minipot as a
+// symlink to the binary, so rpcd runs it as `minipot list` and `minipot call
+// METHOD`; run sends those here.
+func runRPCD(args []string, stdout, stderr io.Writer) int {
+	return rpcdMain(args, os.Stdin, stdout, stderr)
+}
+
+func rpcdMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	fs := flag.NewFlagSet("rpcd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := rpcd.DefaultSocket
+	if s := os.Getenv("MINIPOT_API_SOCKET"); s != "" {
+		socket = s
+	}
+	fs.StringVar(&socket, "socket", socket, "the API's unix socket `path` (env MINIPOT_API_SOCKET)")
+	timeout := fs.Duration("timeout", rpcd.DefaultTimeout, "how long to wait for the API (below rpcd's and LuCI's own timeouts)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: minipot rpcd [--socket PATH] list | call METHOD  (arguments: a JSON object on stdin)")
+		fmt.Fprintln(stderr, "The rpcd plugin of the ubus object \"minipot\" (docs/openwrt.md, section ubus).")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	// rpcd reads stdout only: whatever goes wrong, print one JSON object
+	// (with the message) rather than a stack trace it would turn into a
+	// bare "invalid argument".
+	defer func() {
+		if p := recover(); p != nil {
+			writeReply(stdout, map[string]string{"error": fmt.Sprintf("minipot rpcd: internal error: %v", p)})
+			code = 1
+		}
+	}()
+	switch {
+	case fs.NArg() == 1 && fs.Arg(0) == "list":
+		return writeReply(stdout, rpcd.List())
+	case fs.NArg() == 2 && fs.Arg(0) == "call":
+		reply, ok := rpcd.Call(context.Background(), rpcd.Client{Socket: socket, Timeout: *timeout}, fs.Arg(1), stdin)
+		if code = writeReply(stdout, reply); code == 0 && !ok {
+			// rpcd ignores the exit status; a shell script running the
+			// plugin itself can test it.
+			code = 1
+		}
+		return code
+	}
+	fs.Usage()
+	return 2
+}
+
+// writeReply prints v as one JSON object on one line.
+func writeReply(w io.Writer, v any) int {
+	data, err := json.Marshal(v)
+	if err != nil {
+		data, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("minipot rpcd: encode the reply: %v", err)})
+	}
+	if _, err := w.Write(append(data, '\n')); err != nil {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,295 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rpcdCall runs the plugin the way rpcd does: `PLUGIN call METHOD`, the
+// arguments as JSON on stdin, and reads exactly one JSON object from
+// stdout. It returns that object (decoded) and the exit status.
+func rpcdCall(t *testing.T, plugin string, p *apiProc, method, input string) (map[string]any, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plugin, "call", method)
+	cmd.Env = append(os.Environ(), "MINIPOT_API_SOCKET="+p.Socket)
+	cmd.Stdin = strings.NewReader(input)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("call %s: %v", method, err)
+	}
+	return oneObject(t, "call "+method, stdout.Bytes(), stderr.String()), code
+}
+
+// oneObject decodes stdout as rpcd does: one JSON object, nothing after it.
+func oneObject(t *testing.T, what string, stdout []byte, stderr string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(stdout))
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		t.Fatalf("%s: stdout is not one JSON object: %v\n%s\nstderr: %s", what, err, stdout, stderr)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); len(bytes.TrimSpace(rest)) > 0 {
+		t.Fatalf("%s: more than one object on stdout: %s", what, stdout)
+	}
+	return obj
+}
+
+// rpcdList runs `PLUGIN list` with stdin and stderr on /dev/null, as rpcd
+// does when it starts.
+func rpcdList(t *testing.T, plugin string, args ...string) map[string]any {
+	t.Helper()
+	cmd := exec.Command(plugin, append(args, "list")...)
+	out, err := cmd.Output() // stdin: /dev/null
+	if err != nil {
+		t.Fatalf("%s list: %v", plugin, err)
+	}
+	return oneObject(t, "list", out, "")
+}
+
+// dig follows a path of keys through decoded JSON.
+func dig(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// TestRPCDPlugin runs the plugin through rpcd's protocol against a real
+// `minipot api` and agent, for every method, and checks what each did.
+func TestRPCDPlugin(t *testing.T) {
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "1"})
+	p := startAPI(t, a)
+	// rpcd runs /usr/libexec/rpcd/minipot, a symlink to the binary: run it
+	// through a symlink of that name too.
+	link := filepath.Join(t.TempDir(), "minipot")
+	if err := os.Symlink(minipotBin, link); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("list", func(t *testing.T) {
+		types := map[string]map[string]string{
+			"get_settings": {}, "apply": {}, "status": {}, "version": {},
+			"set_settings": {"settings": "object", "etag": "string"},
+			"events": {"service": "string", "src_ip": "string", "action": "string", "since": "string",
+				"until": "string", "cursor": "string", "limit": "int32"},
+			"stats": {"since": "string", "until": "string", "top": "int32"},
+			"purge": {"scope": "string"},
+		}
+		for _, how := range []struct {
+			plugin string
+			args   []string
+		}{{link, nil}, {minipotBin, []string{"rpcd"}}} {
+			got := rpcdList(t, how.plugin, how.args...)
+			if len(got) != len(types) {
+				t.Errorf("%s: %d methods, want %d: %v", how.plugin, len(got), len(types), got)
+			}
+			for m, args := range types {
+				sig, ok := got[m].(map[string]any)
+				if !ok || len(sig) != len(args) {
+					t.Errorf("method %s: %v, want %v", m, got[m], args)
+					continue
+				}
+				for name, typ := range args {
+					var gotType string
+					switch v := sig[name].(type) {
+					case string:
+						gotType = "string"
+					case float64:
+						if v == 0 { // 8, 16 and 64 would select other widths
+							gotType = "int32"
+						}
+					case map[string]any:
+						gotType = "object"
+					}
+					if gotType != typ {
+						t.Errorf("%s.%s declared as %#v, want %s", m, name, sig[name], typ)
+					}
+				}
+			}
+		}
+	})
+
+	var etag string
+	t.Run("get_settings", func(t *testing.T) {
+		got, code := rpcdCall(t, link, p, "get_settings", "{}")
+		etag, _ = got["etag"].(string)
+		if code != 0 || got["enabled"] != true || etag == "" || dig(got, "services", "2323tcp", "enabled") != true {
+			t.Fatalf("exit %d: %v", code, got)
+		}
+	})
+
+	t.Run("set_settings", func(t *testing.T) {
+		in := `{"settings": {"services": {"2323tcp": {"enabled": false}}}, "etag": ` + jsonString(etag) + `}`
+		got, code := rpcdCall(t, link, p, "set_settings", in)
+		if code != 0 || got["changed"] != true || dig(got, "applied", "agent", "applied") != true {
+			t.Fatalf("exit %d: %v", code, got)
+		}
+		data, err := os.ReadFile(filepath.Join(a.Dir, "ucollect"))
+		if err != nil || !strings.Contains(string(data), "list disable '2323tcp'") {
+			t.Errorf("the UCI file does not disable 2323tcp: %v\n%s", err, data)
+		}
+		if listens(a.Addr("2323tcp")) || !listens(a.Addr("23tcp")) {
+			t.Error("2323tcp still listens, or 23tcp stopped")
+		}
+	})
+
+	t.Run("stale etag", func(t *testing.T) {
+		if etag == "" {
+			t.Fatal("needs the etag of get_settings")
+		}
+		// etag is from before set_settings: the file changed since.
+		got, code := rpcdCall(t, link, p, "set_settings", `{"settings": {"enabled": false}, "etag": `+jsonString(etag)+`}`)
+		t.Logf("→ %s", jsonString(got))
+		msg, _ := got["error"].(string)
+		if code == 0 || got["http_status"] != 412.0 || !strings.Contains(msg, "changed since you read them") {
+			t.Errorf("exit %d: %v", code, got)
+		}
+		if !listens(a.Addr("23tcp")) {
+			t.Error("a refused update switched the minipots off")
+		}
+	})
+
+	t.Run("bad arguments", func(t *testing.T) {
+		for _, tc := range []struct {
+			method, input, field string
+			status               float64 // 0: refused by the plugin itself
+		}{
+			{"set_settings", `{"settings": {"redir_offset": "many"}}`, "fakes.redir_offset", 400},
+			{"set_settings", `{"settings": "enabled=0"}`, "settings", 0},
+			{"set_settings", `{}`, "settings", 0},
+			{"events", `{"limit": "lots"}`, "limit", 0},
+			{"events", `{"limit": 5000}`, "limit", 400},
+			{"stats", `{"since": "the dawn of time"}`, "since", 400},
+			{"purge", `{"scope": "everything"}`, "", 400},
+			{"status", `{"verbose": true}`, "verbose", 0},
+		} {
+			got, code := rpcdCall(t, minipotBin, p, tc.method, tc.input)
+			t.Logf("%s %s → %s", tc.method, tc.input, jsonString(got))
+			status, _ := got["http_status"].(float64)
+			if code == 0 || got["error"] == nil || status != tc.status {
+				t.Errorf("%s %s: exit %d: %v", tc.method, tc.input, code, got)
+				continue
+			}
+			if tc.field != "" && !strings.Contains(jsonString(got["fields"]), `"field":"`+tc.field+`"`) {
+				t.Errorf("%s %s: no field error for %s: %v", tc.method, tc.input, tc.field, got)
+			}
+		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+a.Addr("80tcp")+"/cgi-bin/luci", nil)
+		req.SetBasicAuth("admin", "hunter2")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var got map[string]any
+		eventually(t, 10*time.Second, "the login is listed", func() (bool, string) {
+			var code int
+			got, code = rpcdCall(t, link, p, "events", `{"action": "login", "service": "80tcp", "since": "today", "limit": 20, "src_ip": ""}`)
+			evs, _ := got["events"].([]any)
+			return code == 0 && len(evs) == 1, jsonString(got)
+		})
+		if e := dig(got, "events").([]any)[0]; dig(e, "password") != "hunter2" || dig(e, "url") != "/cgi-bin/luci" {
+			t.Errorf("event: %v", e)
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		got, code := rpcdCall(t, link, p, "stats", `{"since": "today", "top": 5}`)
+		if code != 0 || !strings.Contains(jsonString(dig(got, "top")), `"hunter2"`) {
+			t.Errorf("exit %d: %v", code, got)
+		}
+	})
+
+	t.Run("purge", func(t *testing.T) {
+		got, code := rpcdCall(t, link, p, "purge", `{"scope": "credentials"}`)
+		if code != 0 || got["purged"] != true {
+			t.Fatalf("exit %d: %v", code, got)
+		}
+		got, _ = rpcdCall(t, link, p, "events", `{"action": "login"}`)
+		if strings.Contains(jsonString(got), "hunter2") {
+			t.Errorf("a password is left after the purge: %v", got)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		got, code := rpcdCall(t, link, p, "status", `{"ubus_rpc_session": "00000000000000000000000000000000"}`)
+		if code != 0 || dig(got, "agent", "running") != true || dig(got, "agent", "in_sync") != true {
+			t.Errorf("exit %d: %v", code, got)
+		}
+	})
+
+	t.Run("apply and version", func(t *testing.T) {
+		a.UCI("set", "ucollect.agent.hostname=omnia")
+		a.UCI("commit", "ucollect")
+		got, code := rpcdCall(t, link, p, "apply", "")
+		if code != 0 || got["changed"] != false || dig(got, "applied", "agent", "applied") != true {
+			t.Errorf("apply: exit %d: %v", code, got)
+		}
+		got, code = rpcdCall(t, link, p, "version", "{}")
+		if code != 0 || got["version"] == nil {
+			t.Errorf("version: exit %d: %v", code, got)
+		}
+	})
+
+	t.Run("stdin left open", func(t *testing.T) {
+		// The plugin reads one JSON object, not up to EOF.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, link, "call", "version")
+		cmd.Env = append(os.Environ(), "MINIPOT_API_SOCKET="+p.Socket)
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "{}")
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%v (killed: did it wait for EOF?)", err)
+		}
+		oneObject(t, "version", stdout.Bytes(), "")
+	})
+}
+
+// TestRPCDWithoutAPI: the API is down; the caller still gets a message.
+func TestRPCDWithoutAPI(t *testing.T) {
+	p := &apiProc{Socket: filepath.Join(t.TempDir(), "absent.sock")}
+	got, code := rpcdCall(t, minipotBin, p, "status", "{}")
+	if msg, _ := got["error"].(string); code == 0 || !strings.Contains(msg, "is `minipot api` running?") {
+		t.Errorf("exit %d: %v", code, got)
+	}
+}
+
+func jsonString(v any) string {
+	data, _ := json.Marshal(v)
+	return string(data)
+}

@@ -1,0 +1,227 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/settings"
+	"github.com/minipot/minipot/internal/uci"
+)
+
+// Attacker text that would run if the page ever treated it as HTML.
+const (
+	xssURL = `/<script>window.__pwned=1</script>`
+	xssUA  = `<img src=x onerror="window.__pwned=2">`
+)
+
+// TestUIPage drives the Data collection page served by a real `minipot
+// api` in headless chromium, beside a real agent: every switch changes
+// the UCI file and the agent's listeners, a telnet attack made during the
+// test shows up in the attacks panel, attacker text stays text, and the
+// purge works.
+func TestUIPage(t *testing.T) {
+	b := startBrowser(t)
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
+	p := startAPI(t, a)
+	const token = "e2e-token-0123456789abcdef"
+
+	load := func() settings.Settings {
+		t.Helper()
+		s, err := settings.Load(uci.Dir{Path: a.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	listening := func(keys ...string) func() (bool, string) {
+		return func() (bool, string) {
+			for _, key := range settings.Services() {
+				want := slices.Contains(keys, key.Key)
+				if listens(a.Addr(key.Key)) != want {
+					return false, fmt.Sprintf("%s listening: %v, want %v", key.Key, !want, want)
+				}
+			}
+			return true, ""
+		}
+	}
+	all := []string{"23tcp", "2323tcp", "80tcp", "3128tcp", "8080tcp", "8123tcp"}
+
+	url := "http://" + p.Addr + "/#token=" + token
+	if err := b.run(20*time.Second, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	loc := evalJS[string](b, `location.href`)
+	if strings.Contains(loc, "token") {
+		t.Errorf("the token stays in the address bar: %s", loc)
+	}
+	if !evalJS[bool](b, `document.getElementById("enabled").checked`) {
+		t.Error("the master switch shows off")
+	}
+	if evalJS[bool](b, `document.getElementById("log_credentials").checked`) {
+		t.Error("collect credentials shows on")
+	}
+	if txt := b.text("#services tr[data-service='23tcp'] .state"); !strings.Contains(txt, "listening on "+a.Host+":1392") {
+		t.Errorf("Telnet 23 status: %q", txt)
+	}
+
+	// Collect credentials.
+	b.click("#log_credentials")
+	if !load().LogCredentials {
+		t.Fatal("collect credentials: fakes.log_credentials is not 1 in the file")
+	}
+
+	// Each service, off and on again.
+	for _, key := range all {
+		box := "#svc-" + key
+		b.click(box)
+		if s := load(); s.ServiceEnabled(key) {
+			t.Fatalf("%s unticked: still enabled in the file (disable %v)", key, s.Disabled)
+		}
+		others := slices.DeleteFunc(slices.Clone(all), func(k string) bool { return k == key })
+		eventually(t, 10*time.Second, key+" stops listening", listening(others...))
+		b.waitFor(key+" shows disabled", fmt.Sprintf(`document.querySelector("#services tr[data-service='%s'] .state").textContent === "disabled"`, key))
+		b.click(box)
+		if !load().ServiceEnabled(key) {
+			t.Fatalf("%s ticked: not enabled in the file", key)
+		}
+		eventually(t, 10*time.Second, key+" listens again", listening(all...))
+	}
+
+	// The master switch.
+	b.click("#enabled")
+	if load().Enabled {
+		t.Fatal("master switch off: fakes.enabled is still 1")
+	}
+	eventually(t, 10*time.Second, "nothing listens", listening())
+	b.waitFor("services show data collection off", `[...document.querySelectorAll("#services .state")].every(s => s.textContent.includes("data collection is off"))`)
+	b.click("#enabled")
+	if !load().Enabled {
+		t.Fatal("master switch on: fakes.enabled is not 1")
+	}
+	eventually(t, 10*time.Second, "every fake listens", listening(all...))
+
+	// Someone else changes the file: the page's next change is refused
+	// (412), and it says so and shows the file as it is.
+	a.UCI("add_list", "ucollect.fakes.disable=8123tcp")
+	a.UCI("commit", "ucollect")
+	b.click("#svc-2323tcp")
+	if s := load(); !s.ServiceEnabled("2323tcp") || s.ServiceEnabled("8123tcp") {
+		t.Errorf("after a conflicting change: disabled %v, want only 8123tcp", s.Disabled)
+	}
+	if txt := b.text("#notice"); !strings.Contains(txt, "Someone else changed the settings") {
+		t.Errorf("the page does not tell about the conflict: %q", txt)
+	}
+	b.waitFor("the page shows the file as it is", `document.getElementById("svc-2323tcp").checked && !document.getElementById("svc-8123tcp").checked`)
+	// That change was made with uci, without reload_config: the page
+	// offers to apply it.
+	b.waitFor("the page offers to apply", `!document.getElementById("apply").hidden`)
+	b.click("#apply")
+	eventually(t, 10*time.Second, "8123tcp stops listening once applied", listening("23tcp", "2323tcp", "80tcp", "3128tcp", "8080tcp"))
+	b.waitFor("the agent shows in sync", `document.getElementById("apply").hidden`)
+
+	// An attack made now shows up in the panel; attacker text stays text.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, err := bot.Attempt(ctx, a.Addr("23tcp"), "root", "xc3511")
+	cancel()
+	if err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("telnet attempt: %+v, %v", r, err)
+	}
+	rawHTTP(t, a.Addr("80tcp"), "GET "+xssURL+" HTTP/1.1\r\nHost: router\r\nUser-Agent: "+xssUA+"\r\n\r\n")
+	a.find(t, 1, logins("23tcp"))
+	a.find(t, 1, func(e event.Event) bool { return e.Service == "80tcp" && e.UserAgent == xssUA })
+	eventually(t, 15*time.Second, "the attacks panel shows the attempts", func() (bool, string) {
+		if err := b.run(5*time.Second, chromedp.Click(chromedp.CSS("#refresh"))); err != nil {
+			return false, err.Error()
+		}
+		time.Sleep(300 * time.Millisecond)
+		events, sources, pairs := b.text("#events tbody"), b.text("#top-sources tbody"), b.text("#top-pairs tbody")
+		ok := strings.Contains(events, "user root / password xc3511") && strings.Contains(events, xssURL) &&
+			strings.Contains(events, "User-Agent: "+xssUA) && strings.Contains(sources, "127.0.0.1") &&
+			strings.Contains(pairs, "xc3511")
+		return ok, fmt.Sprintf("events %q, sources %q, credentials %q", tail(events, 600), sources, pairs)
+	})
+	pwned := evalJS[int](b, `window.__pwned === undefined ? 0 : window.__pwned`)
+	imgs := evalJS[int](b, `document.querySelectorAll("main img, main script").length`)
+	if pwned != 0 || imgs != 0 {
+		t.Errorf("attacker text ran: __pwned=%d, %d img/script elements in the page", pwned, imgs)
+	}
+	if bars := evalJS[int](b, `document.querySelectorAll("#chart svg rect.bar").length`); bars < 24 {
+		t.Errorf("the chart has %d hourly bars, want 24 or more", bars)
+	}
+	if txt := b.text("#chart-caption"); strings.Contains(txt, ": 0 in all") {
+		t.Errorf("the chart counts no attempts: %q", txt)
+	}
+
+	// Purge the credentials, confirming in the dialog.
+	b.click("#purge-credentials")
+	b.waitFor("the confirmation opens", `document.getElementById("confirm").open`)
+	b.click("#confirm-ok")
+	b.waitFor("the panel has no credentials", `!document.querySelector("#top-pairs tbody").textContent.includes("xc3511")`)
+	var page struct {
+		Events []struct{ Username, Password string }
+	}
+	p.get(t, "/api/v1/events?limit=1000", &page)
+	for _, e := range page.Events {
+		if e.Username != "" || e.Password != "" {
+			t.Errorf("credentials left after the purge: %+v", e)
+		}
+	}
+
+	// The page itself, fetched as the browser did: no token needed, a
+	// strict CSP; and nothing was refused by it.
+	resp, err := http.Get("http://" + p.Addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("GET / without a token: %s, CSP %q", resp.Status, resp.Header.Get("Content-Security-Policy"))
+	}
+	if violations := evalJS[string](b, `document.body.dataset.cspViolations`); violations != "0" {
+		t.Errorf("%s CSP violations on the page", violations)
+	}
+	// Without the token the page asks for it, and works once given it.
+	evalJS[bool](b, `sessionStorage.clear(), location.reload(), true`)
+	b.waitFor("the page asks for the token", `!document.getElementById("token-form").hidden && document.getElementById("main").hidden`)
+	if err := b.run(10*time.Second, chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the page loads with the typed token", `document.body.dataset.ready === "1" && !document.getElementById("main").hidden`)
+
+	// The refused requests the test provoked (412, 401) are no errors.
+	errs := slices.DeleteFunc(b.pageErrors(), func(e string) bool {
+		return strings.Contains(e, "status of 412") || strings.Contains(e, "status of 401")
+	})
+	if len(errs) > 0 {
+		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// rawHTTP sends one request as given and reads the answer.
+func rawHTTP(t *testing.T, addr, req string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 512)); err != nil {
+		t.Fatalf("answer to %q: %v", req, err)
+	}
+}

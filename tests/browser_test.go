@@ -22,8 +22,11 @@ type browser struct {
 }
 
 // startBrowser runs chromium with a fresh profile (no sandbox: the tests
-// may run as root), and saves a screenshot when the test fails.
-func startBrowser(t *testing.T) *browser {
+// may run as root); it fails under CI=true and skips elsewhere when
+// chromium is missing. When the test fails it saves a screenshot of the
+// page in a new temporary directory; when it passes and the environment
+// variable named endShotEnv (none if "") names a file, it saves one there.
+func startBrowser(t *testing.T, endShotEnv string) *browser {
 	t.Helper()
 	exe := need(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -65,11 +68,14 @@ func startBrowser(t *testing.T) *browser {
 	})
 	// Registered after the browser's own cleanup, so it runs first.
 	t.Cleanup(func() {
-		if !t.Failed() && os.Getenv("MINIPOT_UI_SCREENSHOT") == "" {
+		path := ""
+		if endShotEnv != "" {
+			path = os.Getenv(endShotEnv)
+		}
+		if !t.Failed() && path == "" {
 			return
 		}
-		path := os.Getenv("MINIPOT_UI_SCREENSHOT")
-		if t.Failed() || path == "" {
+		if t.Failed() {
 			dir, err := os.MkdirTemp("", "minipot-ui-")
 			if err != nil {
 				t.Log(err)
@@ -99,12 +105,22 @@ func (b *browser) pageErrors() []string {
 	return append([]string(nil), b.errors...)
 }
 
+// run runs chromedp actions within a timeout.
 func (b *browser) run(timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	return chromedp.Do(ctx, actions...)
 }
 
+// navigate opens a URL.
+func (b *browser) navigate(url string) {
+	b.t.Helper()
+	if err := b.run(20*time.Second, chromedp.Navigate(url)); err != nil {
+		b.t.Fatalf("navigate %s: %v", url, err)
+	}
+}
+
+// screenshot saves the whole page as PNG.
 func (b *browser) screenshot(path string) error {
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
@@ -125,6 +141,12 @@ func evalJS[T any](b *browser, expr string) T {
 		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// do runs JavaScript for its effect (a click, a poll).
+func (b *browser) do(js string) {
+	b.t.Helper()
+	evalJS[bool](b, "("+js+", true)")
 }
 
 // text is the text of the first element matching a CSS selector.

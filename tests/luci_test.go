@@ -110,7 +110,7 @@ func TestLuCIAppFiles(t *testing.T) {
 // session, a refused call and a missing API are each shown for what they
 // are. Every call the page makes passes the app's own rpcd ACL.
 func TestLuCIView(t *testing.T) {
-	b := startLuCIBrowser(t)
+	b := startBrowser(t, "")
 	a := startAgent(t, map[string]string{"fakes.disable": "LIST:2323tcp"})
 	p := startAPI(t, a)
 	u := newUbusStandin(t, p.Socket)
@@ -127,7 +127,7 @@ func TestLuCIView(t *testing.T) {
 
 	b.navigate(srv.URL + "/standin/index.html?view=view.minipot.datacollection")
 	b.waitFor("the view renders", `window.__luci && (window.__luci.ready || window.__luci.error)`)
-	if loadErr := luciEval[string](b, `window.__luci.error || ""`); loadErr != "" {
+	if loadErr := evalJS[string](b, `window.__luci.error || ""`); loadErr != "" {
 		t.Fatalf("the view failed: %s", loadErr)
 	}
 
@@ -141,7 +141,7 @@ func TestLuCIView(t *testing.T) {
 		Version        string
 	}
 	state := func() pageState {
-		return luciEval[pageState](b, `(() => {
+		return evalJS[pageState](b, `(() => {
 			const q = s => document.querySelector(s);
 			const svc = {}, st = {};
 			document.querySelectorAll('input[data-service]').forEach(c => svc[c.dataset.service] = c.checked);
@@ -190,7 +190,7 @@ func TestLuCIView(t *testing.T) {
 	b.do(`window.__luci.poll()`)
 	b.waitFor("the attempt is in the latest events",
 		`document.querySelector('#minipot-attacks .minipot-latest').textContent.includes("admin / ")`)
-	shown := luciEval[struct {
+	shown := evalJS[struct {
 		Latest, Pairs, Sources string
 		Imgs, Peak             int
 		Pwned                  bool
@@ -207,7 +207,9 @@ func TestLuCIView(t *testing.T) {
 		t.Errorf("attacker text became markup: %d <img>, script ran: %v, latest events %q", shown.Imgs, shown.Pwned, shown.Latest)
 	}
 	if path := os.Getenv("MINIPOT_LUCI_SCREENSHOT"); path != "" {
-		b.screenshot(path)
+		if err := b.screenshot(path); err != nil {
+			t.Errorf("screenshot: %v", err)
+		}
 	}
 
 	// Purge the credentials, confirming in the dialog.
@@ -254,7 +256,7 @@ func TestLuCIView(t *testing.T) {
 	if acl := aclMethods(t); !slices.Equal(sortedKeys(called), acl) {
 		t.Errorf("the view called %v; the ACL grants %v", sortedKeys(called), acl)
 	}
-	used := luciEval[map[string]bool](b, `window.__luci.i18n`)
+	used := evalJS[map[string]bool](b, `window.__luci.i18n`)
 	pot := map[string]bool{}
 	for _, id := range potMsgids(t, readFile(t, luciPot)) {
 		pot[id] = true
@@ -264,14 +266,14 @@ func TestLuCIView(t *testing.T) {
 			t.Errorf("_(%q) at run time is not in the pot", s)
 		}
 	}
-	if lateErr := luciEval[string](b, `window.__luci.error || ""`); lateErr != "" || len(b.pageErrors()) > 0 {
+	if lateErr := evalJS[string](b, `window.__luci.error || ""`); lateErr != "" || len(b.pageErrors()) > 0 {
 		t.Errorf("page errors: %q %v", lateErr, b.pageErrors())
 	}
 
 	// A read-only session: everything shown, nothing to press.
 	b.navigate(srv.URL + "/standin/index.html?readonly=1&view=view.minipot.datacollection")
 	b.waitFor("the read-only view renders", `window.__luci && window.__luci.ready`)
-	if n := luciEval[int](b, `[...document.querySelectorAll('#view input, #view button')].filter(e => !e.disabled).length`); n != 0 {
+	if n := evalJS[int](b, `[...document.querySelectorAll('#view input, #view button')].filter(e => !e.disabled).length`); n != 0 {
 		t.Errorf("read-only: %d controls enabled", n)
 	}
 
@@ -289,7 +291,7 @@ func TestLuCIView(t *testing.T) {
 	// No API behind the plugin: the page says so, with the plugin's reason.
 	b.navigate(srv.URL + "/standin/index.html?ubus=/ubus-noapi&view=view.minipot.datacollection")
 	b.waitFor("the view says the service is unreachable", `window.__luci && window.__luci.ready && document.querySelector('#minipot-unavailable pre').textContent != ''`)
-	if msg := luciEval[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "no-api.sock") {
+	if msg := evalJS[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "no-api.sock") {
 		t.Errorf("unreachable API: the page says %q", msg)
 	}
 }

@@ -31,7 +31,7 @@ const (
 // test shows up in the attacks panel, attacker text stays text, and the
 // purge works.
 func TestUIPage(t *testing.T) {
-	b := startBrowser(t)
+	b := startBrowser(t, "MINIPOT_UI_SCREENSHOT")
 	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
 	p := startAPI(t, a)
 	const token = "e2e-token-0123456789abcdef"

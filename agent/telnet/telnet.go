@@ -242,8 +242,12 @@ func (c *conn) username(echo bool) (bool, error) {
 // password ends the line typed at the password prompt: the attempt is over.
 func (c *conn) password(ctx context.Context) (bool, error) {
 	c.put("\r\n") // login's own newline after reading the password
-	if err := c.flush(); err != nil {
-		return true, err
+	// It goes out before the delay, as login sends it; with no delay it
+	// shares one write with the answer.
+	if c.s.Config().Limits.LoginDelay > 0 {
+		if err := c.flush(); err != nil {
+			return true, err
+		}
 	}
 	switch c.class {
 	case lineUser:

@@ -15,55 +15,8 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/session"
-	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
 )
-
-// collector is a test event.Sink.
-type collector struct {
-	mu   sync.Mutex
-	evs  []event.Event
-	more chan struct{}
-}
-
-func newCollector() *collector { return &collector{more: make(chan struct{}, 1)} }
-
-func (c *collector) Emit(e event.Event) {
-	c.mu.Lock()
-	c.evs = append(c.evs, e)
-	c.mu.Unlock()
-	select {
-	case c.more <- struct{}{}:
-	default:
-	}
-}
-
-// wait returns the events once there are n, failing after a while.
-func (c *collector) wait(t *testing.T, n int) []event.Event {
-	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		c.mu.Lock()
-		if len(c.evs) >= n {
-			evs := append([]event.Event(nil), c.evs...)
-			c.mu.Unlock()
-			return evs
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.more:
-		case <-deadline:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("%d events, want %d: %+v", len(c.evs), n, c.evs)
-		}
-	}
-}
-
-func (c *collector) all() []event.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]event.Event(nil), c.evs...)
-}
 
 // testLimits are small enough to reach in tests.
 func testLimits() session.Limits {
@@ -77,7 +30,7 @@ func testLimits() session.Limits {
 // harness serves a handler on 127.0.0.1 the way the agent does.
 type harness struct {
 	addr string
-	sink *collector
+	sink *eventtest.Recorder
 	errs chan error // Serve's result per connection
 }
 
@@ -87,7 +40,7 @@ func serve(t *testing.T, h session.Handler, service string, port int, cfg *sessi
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &harness{addr: ln.Addr().String(), sink: newCollector(), errs: make(chan error, 100)}
+	hs := &harness{addr: ln.Addr().String(), sink: eventtest.New(), errs: make(chan error, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {

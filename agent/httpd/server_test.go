@@ -58,7 +58,7 @@ func TestServer401MatchesNginx(t *testing.T) {
 	if err != nil || time.Since(d).Abs() > 5*time.Second {
 		t.Errorf("date %q: %v", resp.headers.Get("Date"), err)
 	}
-	evs := hs.sink.wait(t, 1)
+	evs := hs.sink.Wait(t, 1)
 	want := event.Event{Service: "80tcp", Port: 80, ConnID: 1, SrcIP: "127.0.0.1", Action: event.Request,
 		Method: "GET", URL: "/", Host: "192.0.2.1", UserAgent: "Mozilla/5.0"}
 	got := evs[0]
@@ -112,7 +112,7 @@ func TestProxy407MatchesSquid(t *testing.T) {
 			t.Errorf("body:\n%s", resp.body)
 		}
 	}
-	evs := hs.sink.wait(t, 2)
+	evs := hs.sink.Wait(t, 2)
 	slices.SortFunc(evs, func(a, b event.Event) int { return strings.Compare(a.Method, b.Method) })
 	if evs[0].Method != "CONNECT" || evs[0].URL != "example.com:443" || evs[1].URL != "http://example.com/" {
 		t.Errorf("events %+v", evs)
@@ -181,7 +181,7 @@ func TestBasicCredentials(t *testing.T) {
 			if resp.StatusCode != want {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			ev := hs.sink.wait(t, 1)[0]
+			ev := hs.sink.Wait(t, 1)[0]
 			wantUser, wantPass := "", ""
 			if tt.creds {
 				wantUser, wantPass = "admin", "s3cret"
@@ -227,7 +227,7 @@ func TestCredentialFields(t *testing.T) {
 			if len(rs) != tt.n {
 				t.Fatalf("%d responses", len(rs))
 			}
-			ev := hs.sink.wait(t, len(rs))[0]
+			ev := hs.sink.Wait(t, len(rs))[0]
 			if ev.Action != tt.action || ev.Username != tt.user || ev.Detail != tt.detail {
 				t.Fatalf("event %+v", ev)
 			}
@@ -284,7 +284,7 @@ func TestPipelining(t *testing.T) {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("after the last: %v", err)
 	}
-	evs := hs.sink.wait(t, 11)
+	evs := hs.sink.Wait(t, 11)
 	var urls []string
 	for _, e := range evs {
 		urls = append(urls, e.URL)
@@ -347,7 +347,7 @@ func TestProxyTargets(t *testing.T) {
 			if tt.status == "400" && resp.headers.Get("X-Squid-Error") != "ERR_INVALID_URL 0" {
 				t.Errorf("X-Squid-Error %q", resp.headers.Get("X-Squid-Error"))
 			}
-			if ev := hs.sink.wait(t, 1)[0]; ev.URL != tt.url || ev.Action != event.Request {
+			if ev := hs.sink.Wait(t, 1)[0]; ev.URL != tt.url || ev.Action != event.Request {
 				t.Errorf("event %+v", ev)
 			}
 		})
@@ -471,7 +471,7 @@ func TestBodies(t *testing.T) {
 			if tt.n == 1 && rs[0].headers.Get("Connection") != "close" {
 				t.Errorf("Connection %q", rs[0].headers.Get("Connection"))
 			}
-			ev := hs.sink.wait(t, 1)[0]
+			ev := hs.sink.Wait(t, 1)[0]
 			if ev.Body != tt.body {
 				t.Errorf("body %q, want %q", ev.Body, tt.body)
 			}
@@ -536,7 +536,7 @@ func TestRefusals(t *testing.T) {
 			if got := session.Reason(hs.serveErr(t)); got != tt.reason {
 				t.Errorf("reason %q, want %q", got, tt.reason)
 			}
-			evs := hs.sink.all()
+			evs := hs.sink.All()
 			if len(evs) != 1 {
 				t.Fatalf("events %+v", evs)
 			}
@@ -574,7 +574,7 @@ func TestSlowloris(t *testing.T) {
 	if got := session.Reason(hs.serveErr(t)); got != event.ReasonTimeout {
 		t.Errorf("reason %q", got)
 	}
-	ev := hs.sink.wait(t, 1)[0]
+	ev := hs.sink.Wait(t, 1)[0]
 	if ev.Action != event.Invalid || ev.Detail != "incomplete request" || ev.URL != "/slow" {
 		t.Errorf("event %+v", ev)
 	}
@@ -636,7 +636,7 @@ func TestGarbageStream(t *testing.T) {
 	if len(rs) != 1 || !strings.Contains(rs[0].status, " 400 ") {
 		t.Fatalf("responses %+v", rs)
 	}
-	if evs := hs.sink.wait(t, 1); len(evs) != 1 || evs[0].Action != event.Invalid {
+	if evs := hs.sink.Wait(t, 1); len(evs) != 1 || evs[0].Action != event.Invalid {
 		t.Fatalf("events %+v", evs)
 	}
 }
@@ -658,7 +658,7 @@ func TestHTTPClient(t *testing.T) {
 			t.Fatalf("response %+v", resp)
 		}
 	}
-	evs := hs.sink.wait(t, 5)
+	evs := hs.sink.Wait(t, 5)
 	for i, ev := range evs {
 		if ev.ConnID != 1 || ev.Body != "user=admin&pass="+strconv.Itoa(i) || !strings.HasPrefix(ev.UserAgent, "Go-http-client") {
 			t.Errorf("event %+v", ev)
@@ -684,7 +684,7 @@ func TestIdleMemory(t *testing.T) {
 		}
 		conns[i] = c
 	}
-	hs.sink.wait(t, n)
+	hs.sink.Wait(t, n)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	used := int64(after.HeapInuse+after.StackInuse) - int64(before.HeapInuse+before.StackInuse)

@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
 )
-
-type collect []event.Event
-
-func (c *collect) Emit(e event.Event) { *c = append(*c, e) }
 
 func pair(t *testing.T) (server, client net.Conn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -50,13 +47,13 @@ func TestEmitCredentialPolicy(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			server, _ := pair(t)
-			var got collect
-			s := New(server, "23tcp", 23, 7, &Config{Credentials: c.creds, Limits: Limits{Idle: time.Second, Session: time.Minute}}, &got)
+			got := eventtest.New()
+			s := New(server, "23tcp", 23, 7, &Config{Credentials: c.creds, Limits: Limits{Idle: time.Second, Session: time.Minute}}, got)
 			if c.gate != nil {
 				s.SetCredentialGate(c.gate)
 			}
 			s.Emit(event.Event{Action: event.Login, Username: "root", Password: "xc3511", Detail: string(make([]byte, 5000))})
-			e := got[0]
+			e := got.All()[0]
 			if (e.Username == "root" && e.Password == "xc3511") != c.keep || (!c.keep && (e.Username != "" || e.Password != "")) {
 				t.Fatalf("credentials %q/%q, keep=%v", e.Username, e.Password, c.keep)
 			}
@@ -72,7 +69,7 @@ func TestEmitCredentialPolicy(t *testing.T) {
 
 func TestIdleAndSessionDeadlines(t *testing.T) {
 	server, client := pair(t)
-	s := New(server, "80tcp", 80, 1, &Config{Limits: Limits{Idle: 200 * time.Millisecond, Session: 700 * time.Millisecond}}, &collect{})
+	s := New(server, "80tcp", 80, 1, &Config{Limits: Limits{Idle: 200 * time.Millisecond, Session: 700 * time.Millisecond}}, eventtest.New())
 	start := time.Now()
 	_, err := s.Read(make([]byte, 1))
 	if Reason(err) != event.ReasonTimeout || time.Since(start) < 150*time.Millisecond {

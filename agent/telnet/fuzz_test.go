@@ -11,6 +11,7 @@ import (
 
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
 )
 
 // FuzzSession feeds arbitrary bytes through a whole conversation over
@@ -38,7 +39,7 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, b := net.Pipe()
 		defer a.Close()
-		sink := &collector{}
+		sink := eventtest.New()
 		s := session.New(b, Service23, 23, 1, cfg, sink)
 		errc := make(chan error, 1)
 		go func() {
@@ -69,7 +70,7 @@ func FuzzSession(f *testing.F) {
 			t.Fatalf("Serve returned %v", err)
 		}
 		counts := map[event.Action]int{}
-		for _, e := range sink.all() {
+		for _, e := range sink.All() {
 			counts[e.Action]++
 		}
 		if counts[event.Invalid] > maxInvalid+1 || counts[event.Login] > cfg.Limits.Attempts ||

@@ -15,42 +15,14 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/session"
-	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
 )
-
-// collector is the test's event.Sink.
-type collector struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (c *collector) Emit(e event.Event) {
-	c.mu.Lock()
-	c.events = append(c.events, e)
-	c.mu.Unlock()
-}
-
-func (c *collector) all() []event.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]event.Event(nil), c.events...)
-}
-
-func (c *collector) of(a event.Action) []event.Event {
-	var out []event.Event
-	for _, e := range c.all() {
-		if e.Action == a {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // server is the fake telnetd on 127.0.0.1, each connection wrapped in a
 // session as the agent does.
 type server struct {
 	addr string
-	sink *collector
+	sink *eventtest.Recorder
 	errs chan error // what Serve returned, one per connection
 }
 
@@ -66,7 +38,7 @@ func startServer(t testing.TB, cfg *session.Config) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &server{addr: ln.Addr().String(), sink: &collector{}, errs: make(chan error, 64)}
+	srv := &server{addr: ln.Addr().String(), sink: eventtest.New(), errs: make(chan error, 64)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

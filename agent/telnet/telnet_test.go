@@ -16,6 +16,7 @@ import (
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/agent/telnet/bot"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
 )
 
 const (
@@ -64,7 +65,7 @@ func TestGreeting(t *testing.T) {
 func TestGreetingOneWrite(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
-	s := session.New(b, Service23, 23, 1, testConfig(), &collector{})
+	s := session.New(b, Service23, 23, 1, testConfig(), eventtest.New())
 	go Handler{}.Serve(context.Background(), s)
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 256)
@@ -100,7 +101,7 @@ func TestTranscript(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("transcript\n got %q\nwant %q", got, want)
 	}
-	logins := srv.sink.of(event.Login)
+	logins := srv.sink.Of(event.Login)
 	if len(logins) != 1 || logins[0].Username != "admin" || logins[0].Password != "admin" {
 		t.Fatalf("login events %+v", logins)
 	}
@@ -166,7 +167,7 @@ func TestBotLogin(t *testing.T) {
 			if err := srv.result(t); !errors.Is(err, io.EOF) {
 				t.Fatalf("Serve returned %v, want EOF", err)
 			}
-			logins := srv.sink.of(event.Login)
+			logins := srv.sink.Of(event.Login)
 			if len(logins) != 1 {
 				t.Fatalf("%d login events: %+v", len(logins), logins)
 			}
@@ -177,8 +178,8 @@ func TestBotLogin(t *testing.T) {
 			if e.Service != Service23 || e.Port != 23 || e.SrcIP != "127.0.0.1" || e.ConnID == 0 {
 				t.Errorf("connection fields not filled: %+v", e)
 			}
-			if n := len(srv.sink.all()); n != 1 {
-				t.Errorf("%d events, want only the login: %+v", n, srv.sink.all())
+			if n := len(srv.sink.All()); n != 1 {
+				t.Errorf("%d events, want only the login: %+v", n, srv.sink.All())
 			}
 		})
 	}
@@ -211,7 +212,7 @@ func TestAttempts(t *testing.T) {
 		if !bytes.HasSuffix(rec.got, []byte("admin\r\nPassword: \r\nLogin incorrect\r\n")) {
 			t.Fatalf("transcript ends %q", rec.got[max(0, len(rec.got)-60):])
 		}
-		if n := len(srv.sink.of(event.Login)); n != attempts {
+		if n := len(srv.sink.Of(event.Login)); n != attempts {
 			t.Fatalf("%d login events, want %d", n, attempts)
 		}
 	}
@@ -251,7 +252,7 @@ func TestMiraiCommands(t *testing.T) {
 			t.Fatalf("Serve: %v", err)
 		}
 		var got []string
-		for _, e := range srv.sink.all() {
+		for _, e := range srv.sink.All() {
 			switch e.Action {
 			case event.Command:
 				got = append(got, "command "+e.Detail)
@@ -351,7 +352,7 @@ func runLineCase(t *testing.T, cfg *session.Config, tc lineCase) {
 		t.Errorf("Serve returned %v, want %v", err, tc.err)
 	}
 	var got []string
-	for _, e := range srv.sink.all() {
+	for _, e := range srv.sink.All() {
 		switch e.Action {
 		case event.Login:
 			got = append(got, "login "+e.Username+"/"+e.Password)
@@ -435,7 +436,7 @@ func TestSubnegotiation(t *testing.T) {
 		if err := srv.result(t); !isLimit(err) {
 			t.Fatalf("Serve returned %v, want a limit", err)
 		}
-		inv := srv.sink.of(event.Invalid)
+		inv := srv.sink.Of(event.Invalid)
 		if len(inv) != 1 || !strings.Contains(inv[0].Detail, "without a line end") {
 			t.Fatalf("invalid events %+v", inv)
 		}
@@ -499,7 +500,7 @@ func TestLongLine(t *testing.T) {
 	if len(out) != cfg.Limits.LineMax {
 		t.Errorf("echoed %d bytes, want %d", len(out), cfg.Limits.LineMax)
 	}
-	inv := srv.sink.of(event.Invalid)
+	inv := srv.sink.Of(event.Invalid)
 	if len(inv) != 1 || inv[0].Detail != "line longer than 512 bytes" {
 		t.Fatalf("invalid events %+v", inv)
 	}
@@ -545,7 +546,7 @@ func TestGarbage(t *testing.T) {
 			t.Fatalf("seed %d: Serve returned %v", seed, err)
 		}
 		counts := map[event.Action]int{}
-		for _, e := range srv.sink.all() {
+		for _, e := range srv.sink.All() {
 			counts[e.Action]++
 		}
 		if counts[event.Invalid] > maxInvalid+1 || counts[event.Login]+counts[event.Command] > 2*cfg.Limits.Attempts {
@@ -591,7 +592,7 @@ func TestCancelInDelay(t *testing.T) {
 	cfg.Limits.Session = time.Hour
 	a, b := net.Pipe()
 	defer a.Close()
-	s := session.New(b, Service23, 23, 1, cfg, &collector{})
+	s := session.New(b, Service23, 23, 1, cfg, eventtest.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Handler{}.Serve(ctx, s) }()
@@ -613,7 +614,7 @@ func TestCancelInDelay(t *testing.T) {
 func TestOneBytePerRead(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
-	sink := &collector{}
+	sink := eventtest.New()
 	s := session.New(b, Service23, 23, 1, testConfig(), sink)
 	errc := make(chan error, 1)
 	go func() { errc <- Handler{}.Serve(context.Background(), s) }()
@@ -652,7 +653,7 @@ func TestOneBytePerRead(t *testing.T) {
 	if string(out) != want {
 		t.Fatalf("output\n got %q\nwant %q", out, want)
 	}
-	inv := sink.of(event.Invalid)
+	inv := sink.Of(event.Invalid)
 	if len(inv) != 1 || inv[0].Username != "ad\xffmin" {
 		t.Fatalf("invalid events %+v", inv)
 	}

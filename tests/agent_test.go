@@ -143,9 +143,16 @@ func TestCredentialsOff(t *testing.T) {
 	}
 	run(t, 10*time.Second, curl, "-s", "-u", "admin:"+secret, "http://"+a.Addr("80tcp")+"/")
 	run(t, 10*time.Second, curl, "-s", "-x", "http://u:"+secret+"@"+a.Addr("8080tcp"), "http://example.com/")
+	// Credentials also travel in login forms, queries and proxy targets.
+	run(t, 10*time.Second, curl, "-s", "-d", "luci_username=root&luci_password="+secret, "http://"+a.Addr("80tcp")+"/cgi-bin/luci")
+	run(t, 10*time.Second, curl, "-s", "http://"+a.Addr("80tcp")+"/login.cgi?user=admin&password="+secret)
+	run(t, 10*time.Second, curl, "-s", "-x", "http://"+a.Addr("3128tcp"), "http://admin:"+secret+"@example.com/")
 	a.find(t, 1, logins("23tcp"))
 	a.find(t, 1, logins("80tcp"))
 	a.find(t, 1, logins("8080tcp"))
+	a.find(t, 1, func(e event.Event) bool { return e.Method == "POST" && strings.Contains(e.Body, "luci_password=") })
+	a.find(t, 1, func(e event.Event) bool { return strings.HasPrefix(e.URL, "/login.cgi?user=") })
+	a.find(t, 1, func(e event.Event) bool { return e.Service == "3128tcp" && e.URL == "http://example.com/" })
 	for _, e := range readEvents(t, a.DB) {
 		if e.Username != "" || e.Password != "" {
 			t.Errorf("credentials stored with log_credentials off: %+v", e)

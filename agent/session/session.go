@@ -177,6 +177,7 @@ func (s *Session) Emit(e event.Event) {
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
 	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
 		e.Username, e.Password = "", ""
+		e.URL, e.Body = scrub(e.URL), scrub(e.Body)
 	}
 	e.Method = event.Truncate(e.Method, 32)
 	e.URL = event.Truncate(e.URL, event.MaxText)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,8 +53,12 @@ func TestEmitCredentialPolicy(t *testing.T) {
 			if c.gate != nil {
 				s.SetCredentialGate(c.gate)
 			}
-			s.Emit(event.Event{Action: event.Login, Username: "root", Password: "xc3511", Detail: string(make([]byte, 5000))})
+			s.Emit(event.Event{Action: event.Login, Username: "root", Password: "xc3511", Detail: string(make([]byte, 5000)),
+				URL: "http://u:xc3511@h/?password=xc3511", Body: "luci_password=xc3511"})
 			e := got.All()[0]
+			if leaked := strings.Contains(e.URL+e.Body, "xc3511"); leaked != c.keep {
+				t.Fatalf("URL %q, body %q: password kept=%v, want %v", e.URL, e.Body, leaked, c.keep)
+			}
 			if (e.Username == "root" && e.Password == "xc3511") != c.keep || (!c.keep && (e.Username != "" || e.Password != "")) {
 				t.Fatalf("credentials %q/%q, keep=%v", e.Username, e.Password, c.keep)
 			}

@@ -142,22 +142,22 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// TestWrk measures the server with wrk when MINIPOT_WRK is set (to 1 for
-// every case, or to part of a case's name):
+// BenchmarkWrk measures the server alone (a sink that only counts) with
+// wrk, 10 s per case; MINIPOT_WRK names part of a case to run only that:
 //
-//	MINIPOT_WRK=1 go test -run TestWrk -v ./agent/httpd
+//	go test -run '^$' -bench Wrk -v ./agent/httpd
 //
-// With MINIPOT_WRK_CPU=1, wrk runs on CPU 1; run the test under
+// With MINIPOT_WRK_CPU=1, wrk runs on CPU 1; run the benchmark under
 // "taskset -c 0" to give the server the other.
-func TestWrk(t *testing.T) {
-	if os.Getenv("MINIPOT_WRK") == "" {
-		t.Skip("set MINIPOT_WRK=1 to run wrk")
-	}
+func BenchmarkWrk(t *testing.B) {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
-		t.Skip("no wrk")
+		t.Skip("needs wrk (apt-get install wrk)")
 	}
 	only := os.Getenv("MINIPOT_WRK")
+	if only == "" {
+		only = "1"
+	}
 	for _, tc := range []struct {
 		name     string
 		h        *Handler
@@ -212,7 +212,7 @@ func TestWrk(t *testing.T) {
 // baseline is the least a goroutine-per-connection Go server can do: a
 // fixed answer per "\r\n\r\n", no parsing, no events, no deadlines. It
 // shows how much of the cost is this package's.
-func baseline(t *testing.T, sink *nullSink) string {
+func baseline(t testing.TB, sink *nullSink) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

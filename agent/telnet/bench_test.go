@@ -90,7 +90,7 @@ func TestIdleMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^TestIdleClients$")
+	cmd := exec.Command(exe) // TestMain sees idleHelperEnv and becomes the clients
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", idleHelperEnv, srv.addr, idleConns))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -152,13 +152,22 @@ func TestIdleMemory(t *testing.T) {
 	}
 }
 
-// TestIdleClients is the child process of TestIdleMemory: it opens the
-// connections, says "ready", and holds them until its stdin closes.
-func TestIdleClients(t *testing.T) {
-	spec := os.Getenv(idleHelperEnv)
-	if spec == "" {
-		t.Skip("helper process of TestIdleMemory")
+// TestMain runs the test binary as the client process of TestIdleMemory
+// when idleHelperEnv is set, and as the tests otherwise.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(idleHelperEnv); spec != "" {
+		if err := idleClients(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// idleClients opens the connections that spec ("addr,n") names, says
+// "ready", and holds them until its stdin closes.
+func idleClients(spec string) error {
 	var addr string
 	var n int
 	for i := len(spec) - 1; i >= 0; i-- {
@@ -172,7 +181,7 @@ func TestIdleClients(t *testing.T) {
 	for range n {
 		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		conns = append(conns, c)
 	}
@@ -181,4 +190,5 @@ func TestIdleClients(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+	return nil
 }

@@ -118,7 +118,9 @@ func checkpointTruncate(ctx context.Context, conn *sql.Conn) error {
 // idRange reads the smallest and largest id. Two statements, because
 // SQLite answers min and max on the rowid from the b-tree's ends only when
 // each is alone in its query; together they scan the whole table.
-func idRange(ctx context.Context, conn *sql.Conn, lo, hi *sql.NullInt64) error {
+func idRange(ctx context.Context, conn interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, lo, hi *sql.NullInt64) error {
 	if err := conn.QueryRowContext(ctx, "SELECT min(id) FROM events").Scan(lo); err != nil {
 		return err
 	}

@@ -178,13 +178,11 @@ func (s *Stats) refresh(ctx context.Context, check bool) error {
 	// from one end of an index, but scans the table for min() and max()
 	// together.
 	var minID, maxID, minTS sql.NullInt64
-	for _, q := range []struct {
-		sql string
-		v   *sql.NullInt64
-	}{{"SELECT min(id) FROM events", &minID}, {"SELECT max(id) FROM events", &maxID}, {"SELECT min(ts) FROM events", &minTS}} {
-		if err := tx.QueryRowContext(ctx, q.sql).Scan(q.v); err != nil {
-			return fmt.Errorf("statistics: %w", err)
-		}
+	if err := idRange(ctx, tx, &minID, &maxID); err != nil {
+		return fmt.Errorf("statistics: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT min(ts) FROM events").Scan(&minTS); err != nil {
+		return fmt.Errorf("statistics: %w", err)
 	}
 	if !maxID.Valid { // empty store
 		if s.counted > 0 {
@@ -281,6 +279,24 @@ func scanStatRow(rows *sql.Rows) (statRow, error) {
 }
 
 // add counts one event with sign +1 or -1.
+// addRows counts every row of rows into d, closes rows, and returns the
+// last id read (0 for none).
+func (d *delta) addRows(rows *sql.Rows) (last int64, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanStatRow(rows)
+		if err != nil {
+			return 0, err
+		}
+		d.add(e, 1)
+		last = e.id
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("statistics: %w", err)
+	}
+	return last, nil
+}
+
 func (d *delta) add(e statRow, sign int64) {
 	h := floorDiv(e.ts, hourMS)
 	d.counts[rkey{kindAction, h, e.service + "\x00" + e.action}] += sign
@@ -320,21 +336,11 @@ func (s *Stats) ingest(ctx context.Context, tx *sql.Tx, maxID int64) error {
 		return fmt.Errorf("statistics: %w", err)
 	}
 	d := newDelta()
-	last := s.lastID
-	for rows.Next() {
-		e, err := scanStatRow(rows)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		d.add(e, 1)
-		last = e.id
+	last, err := d.addRows(rows)
+	if err != nil {
+		return err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("statistics: %w", err)
-	}
-	if last == s.lastID { // ids up to maxID were deleted meanwhile
+	if last == 0 { // ids up to maxID were deleted meanwhile
 		last = maxID
 	}
 	if err := s.apply(ctx, d, nil); err != nil {
@@ -383,17 +389,8 @@ func (s *Stats) trimOld(ctx context.Context, tx *sql.Tx, minID, minTS int64) err
 			if err != nil {
 				return fmt.Errorf("statistics: %w", err)
 			}
-			for rows.Next() {
-				e, err := scanStatRow(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				d.add(e, 1)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("statistics: %w", err)
+			if _, err := d.addRows(rows); err != nil {
+				return err
 			}
 		}
 		if err := s.apply(ctx, d, &h.hour); err != nil {

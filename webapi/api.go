@@ -14,8 +14,6 @@ package webapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,11 +158,6 @@ type snapshot struct {
 	parseErr error             // the file does not parse at all
 }
 
-func digestOf(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 func etagOf(digest string) string { return `"` + digest + `"` }
 
 // read takes a snapshot of the settings file, under libuci's shared lock.
@@ -173,7 +166,7 @@ func (a *API) read() (snapshot, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return snapshot{}, fmt.Errorf("read settings: %w", err)
 	}
-	snap := snapshot{digest: digestOf(data), settings: settings.Defaults()}
+	snap := snapshot{digest: settings.Digest(data), settings: settings.Defaults()}
 	p, err := uci.Parse(settings.Package, data)
 	if err != nil {
 		snap.parseErr = err

@@ -73,7 +73,7 @@ func (f *fakeAgent) Reload(ctx context.Context, digest string) (agent.Report, er
 // load does what the agent does on SIGHUP.
 func (f *fakeAgent) load() {
 	data, _ := os.ReadFile(filepath.Join(f.dir.Path, settings.Package))
-	f.rep.ConfigDigest, f.rep.Loaded, f.rep.ConfigError = digestOf(data), time.Now().UTC(), ""
+	f.rep.ConfigDigest, f.rep.Loaded, f.rep.ConfigError = settings.Digest(data), time.Now().UTC(), ""
 	p, err := uci.Parse(settings.Package, data)
 	var s settings.Settings
 	if err == nil {

@@ -19,7 +19,7 @@ func TestGetSettings(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("GET /settings: %d %s", r.status, r.body)
 	}
-	if want := etagOf(digestOf(e.fileBytes())); r.header.Get("ETag") != want {
+	if want := etagOf(settings.Digest(e.fileBytes())); r.header.Get("ETag") != want {
 		t.Errorf("ETag %q, want the file's sha256 %q", r.header.Get("ETag"), want)
 	}
 	var doc SettingsDoc
@@ -61,7 +61,7 @@ func TestPatchSettings(t *testing.T) {
 	var res UpdateResult
 	r.decode(t, &res)
 	file := e.fileBytes()
-	if want := etagOf(digestOf(file)); res.ETag != want || r.header.Get("ETag") != want {
+	if want := etagOf(settings.Digest(file)); res.ETag != want || r.header.Get("ETag") != want {
 		t.Errorf("ETag %q / header %q, want %q", res.ETag, r.header.Get("ETag"), want)
 	}
 	want := []Change{
@@ -86,8 +86,8 @@ func TestPatchSettings(t *testing.T) {
 	if got := e.fw.Applied(); len(got) != 1 || got[0].Enabled {
 		t.Errorf("firewall applied %+v, want the new settings once", got)
 	}
-	if rep, _ := e.agent.Report(); rep.ConfigDigest != digestOf(file) {
-		t.Errorf("agent runs %s, want the file's %s", rep.ConfigDigest, digestOf(file))
+	if rep, _ := e.agent.Report(); rep.ConfigDigest != settings.Digest(file) {
+		t.Errorf("agent runs %s, want the file's %s", rep.ConfigDigest, settings.Digest(file))
 	}
 	if !strings.Contains(e.log.String(), `"fakes.enabled":"1 -> 0"`) || !strings.Contains(e.log.String(), `"peer":"unix uid=`) {
 		t.Errorf("the change is not logged with what changed and who:\n%s", e.log.String())
@@ -161,7 +161,7 @@ func TestBadInput(t *testing.T) {
 		{"foreign Origin", `{"enabled": false}`, []string{"Origin", "http://evil.example"}, 403, "-", "cross-origin"},
 		{"cross-site fetch", `{"enabled": false}`, []string{"Sec-Fetch-Site", "cross-site"}, 403, "-", "cross-site"},
 		{"stale If-Match", `{"enabled": false}`, []string{"If-Match", `"0000"`}, 412, "-", "changed since you read them"},
-		{"weak If-Match", `{"enabled": false}`, []string{"If-Match", "W/" + etagOf(digestOf(before))}, 412, "-", "changed since"},
+		{"weak If-Match", `{"enabled": false}`, []string{"If-Match", "W/" + etagOf(settings.Digest(before))}, 412, "-", "changed since"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,7 +274,7 @@ func TestChangeInTheFileIsPickedUp(t *testing.T) {
 		t.Errorf("status: agent in sync %v, settings %+v", st.Agent.InSync, st.Settings)
 	}
 	before := e.fileBytes()
-	if r := e.do("PATCH", "/api/v1/settings", `{"enabled": false}`, "If-Match", old); r.status != 412 || r.header.Get("ETag") != etagOf(digestOf(before)) {
+	if r := e.do("PATCH", "/api/v1/settings", `{"enabled": false}`, "If-Match", old); r.status != 412 || r.header.Get("ETag") != etagOf(settings.Digest(before)) {
 		t.Errorf("PATCH with the old ETag: %d ETag %q", r.status, r.header.Get("ETag"))
 	}
 	if !bytes.Equal(before, e.fileBytes()) {
@@ -358,11 +358,11 @@ func TestRollback(t *testing.T) {
 			if !bytes.Equal(before, e.fileBytes()) {
 				t.Errorf("the file is not restored:\n%s\nwas\n%s", e.fileBytes(), before)
 			}
-			if res.ETag != etagOf(digestOf(before)) || res.Settings.Services["2323tcp"].Enabled {
+			if res.ETag != etagOf(settings.Digest(before)) || res.Settings.Services["2323tcp"].Enabled {
 				t.Errorf("the response does not describe the restored file: %s %+v", res.ETag, res.Settings.Services["2323tcp"])
 			}
 			if tc.name != "agent does not confirm" {
-				if rep, _ := e.agent.Report(); rep.ConfigDigest != digestOf(before) {
+				if rep, _ := e.agent.Report(); rep.ConfigDigest != settings.Digest(before) {
 					t.Errorf("the agent runs %s, not the restored file", rep.ConfigDigest)
 				}
 			}

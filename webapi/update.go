@@ -172,7 +172,7 @@ func (a *API) Update(ctx context.Context, body []byte, ifMatch, peer string) (Up
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read settings: %w", err)
 		}
-		cur := digestOf(data)
+		cur := settings.Digest(data)
 		if ifMatch != "" && !etagMatches(ifMatch, cur) {
 			return &statusError{status: http.StatusPreconditionFailed, etag: etagOf(cur),
 				msg: "the settings changed since you read them (If-Match " + ifMatch + ", now " + etagOf(cur) + "): read them again and retry"}
@@ -255,7 +255,7 @@ func (a *API) Update(ctx context.Context, body []byte, ifMatch, peer string) (Up
 		}
 		return UpdateResult{}, fmt.Errorf("write settings: %w", err)
 	}
-	digest := digestOf(newBytes)
+	digest := settings.Digest(newBytes)
 	res := UpdateResult{Changed: true, Changes: changes, ETag: etagOf(digest), Settings: docOf(next),
 		Applied: Applied{File: FileResult{Written: true, Digest: digest}}}
 	log := a.cfg.Log.Info().Str("peer", peer).Str("digest", digest[:12])
@@ -420,7 +420,7 @@ func (a *API) rollback(ctx context.Context, res *UpdateResult, old settings.Sett
 		if err != nil {
 			return fmt.Errorf("read settings: %w", err)
 		}
-		if digestOf(data) != newDigest {
+		if settings.Digest(data) != newDigest {
 			return errors.New("the file was changed by someone else meanwhile; it is left as they wrote it")
 		}
 		prev, err := uci.Parse(settings.Package, oldBytes)
@@ -428,7 +428,7 @@ func (a *API) rollback(ctx context.Context, res *UpdateResult, old settings.Sett
 			return fmt.Errorf("parse the previous settings: %w", err)
 		}
 		*p = *prev
-		digest = digestOf(p.Marshal())
+		digest = settings.Digest(p.Marshal())
 		return nil
 	})
 	if err != nil {

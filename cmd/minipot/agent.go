@@ -1,14 +1,10 @@
 package main
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -110,29 +106,8 @@ func handlers(svc settings.Service) session.Handler {
 	return httpd.ForService(svc.Key, svc.Port)
 }
 
-// loadSettings reads package ucollect and the digest of the bytes it came
-// from, which the status report shows so that a writer of the file can tell
-// when the agent has applied its change.
-func loadSettings(dir uci.Dir) (settings.Settings, string, error) {
-	data, err := os.ReadFile(filepath.Join(dir.Path, settings.Package))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return settings.Settings{}, "", fmt.Errorf("read settings: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
-	p, err := uci.Parse(settings.Package, data)
-	if err != nil {
-		return settings.Settings{}, digest, fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
-	}
-	s, err := settings.FromPackage(p)
-	if err != nil {
-		return s, digest, fmt.Errorf("%s/%s: %w", dir.Path, settings.Package, err)
-	}
-	return s, digest, nil
-}
-
 func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Writer) error {
-	s, digest, err := loadSettings(dir)
+	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		return err
 	}
@@ -200,7 +175,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			log.Info().Str("signal", sig.String()).Msg("stopping")
 			return nil
 		}
-		next, nextDigest, err := loadSettings(dir)
+		next, nextDigest, err := settings.LoadDigest(dir)
 		rep.Loaded, rep.ConfigDigest, rep.ConfigError = time.Now().UTC(), nextDigest, ""
 		if err != nil {
 			log.Error().Err(err).Msg("reload: keeping the running settings")

@@ -6,7 +6,11 @@
 package settings
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"slices"
 	"sort"
@@ -249,4 +253,31 @@ func normalize(list []string) []string {
 	out := slices.Clone(list)
 	sort.Strings(out)
 	return slices.Compact(out)
+}
+
+// Digest is the sha256 (hex) of a settings file's bytes ("" hashes a
+// missing file). The agent reports the digest of the file it applied and
+// the API uses it as the file's ETag, so "applied" is one comparison.
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// LoadDigest is Load that also returns the Digest of the bytes it read.
+// The file is read under libuci's shared lock.
+func LoadDigest(dir uci.Dir) (Settings, string, error) {
+	data, err := dir.ReadFile(Package)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Settings{}, "", fmt.Errorf("read settings: %w", err)
+	}
+	digest := Digest(data)
+	p, err := uci.Parse(Package, data)
+	if err != nil {
+		return Settings{}, digest, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
+	}
+	s, err := FromPackage(p)
+	if err != nil {
+		return s, digest, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
+	}
+	return s, digest, nil
 }

@@ -293,6 +293,7 @@ type EventDoc struct {
 	Password   string    `json:"password,omitempty"`
 	Body       string    `json:"body,omitempty"`
 	Detail     string    `json:"detail,omitempty"`
+	Count      int64     `json:"count"`
 	DurationMS int64     `json:"duration_ms,omitempty"`
 	BytesIn    int64     `json:"bytes_in,omitempty"`
 	BytesOut   int64     `json:"bytes_out,omitempty"`
@@ -405,7 +406,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		page.Events = append(page.Events, EventDoc{ID: e.ID, Time: e.Time, Service: e.Service, Port: e.Port,
 			SrcIP: e.SrcIP, SrcPort: e.SrcPort, ConnID: e.ConnID, Action: string(e.Action),
 			Method: e.Method, URL: e.URL, Host: e.Host, UserAgent: e.UserAgent,
-			Username: e.Username, Password: e.Password, Body: e.Body, Detail: e.Detail,
+			Username: e.Username, Password: e.Password, Body: e.Body, Detail: e.Detail, Count: max(e.Count, 1),
 			DurationMS: e.Duration.Milliseconds(), BytesIn: e.BytesIn, BytesOut: e.BytesOut, Reason: e.Reason})
 	}
 	if !next.IsZero() {

@@ -65,6 +65,21 @@ type Session struct {
 	start    time.Time
 	deadline time.Time // end of the session's life
 	in, out  int64
+	rep      *repeats // nil until the first request: telnet never needs it
+}
+
+// RepeatWindow is the longest time one stored event gathers repeats of a
+// request: a connection that keeps repeating one request adds a row per
+// second to the store, not a row per request.
+const RepeatWindow = time.Second
+
+// repeats gathers, on a keep-alive connection, the requests that repeat the
+// last one stored. A flood of identical requests (a brute force with
+// credentials not collected, a benchmark, a stuck client) would otherwise
+// cost a row each, and push everything else out of a store bounded by rows.
+type repeats struct {
+	last    event.Event // the last request stored
+	pending event.Event // its repeats since, not yet stored; Count 0: none
 }
 
 // New wraps an accepted connection. port is the real port the attacker
@@ -182,7 +197,54 @@ func (s *Session) Emit(e event.Event) {
 	e.Password = event.Truncate(e.Password, 256)
 	e.Body = event.Truncate(e.Body, event.MaxText)
 	e.Detail = event.Truncate(e.Detail, event.MaxText)
+	e.Count = 1
+	if e.Action == event.Request {
+		s.request(e)
+		return
+	}
+	s.flushRepeats() // before the disconnect that ends the run
 	s.sink.Emit(e)
+}
+
+// request stores a request unless it repeats the last one stored: a
+// repeat is counted, and the run of repeats is stored as one event, with
+// the time of its first request and their number in Count, when a different
+// request or any other event comes, or when it spans RepeatWindow. So
+// every request is accounted for, and the first of a kind shows at once.
+func (s *Session) request(e event.Event) {
+	if s.rep == nil {
+		s.rep = &repeats{}
+	}
+	r := s.rep
+	if r.last.Count == 0 || !sameRequest(&r.last, &e) {
+		s.flushRepeats()
+		r.last = e
+		s.sink.Emit(e)
+		return
+	}
+	if r.pending.Count == 0 {
+		r.pending = e
+	} else {
+		r.pending.Count++
+	}
+	if e.Time.Sub(r.pending.Time) >= RepeatWindow {
+		s.flushRepeats()
+	}
+}
+
+func (s *Session) flushRepeats() {
+	if s.rep != nil && s.rep.pending.Count > 0 {
+		s.sink.Emit(s.rep.pending)
+		s.rep.pending = event.Event{}
+	}
+}
+
+// sameRequest reports whether b records the same request as a: every field
+// the service filled in, after the credential policy was applied.
+func sameRequest(a, b *event.Event) bool {
+	return a.Method == b.Method && a.URL == b.URL && a.Host == b.Host &&
+		a.UserAgent == b.UserAgent && a.Username == b.Username &&
+		a.Password == b.Password && a.Body == b.Body && a.Detail == b.Detail
 }
 
 // Reason maps the error a Handler returned to a disconnect reason.

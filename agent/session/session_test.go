@@ -116,3 +116,84 @@ func TestReason(t *testing.T) {
 		}
 	}
 }
+
+// Identical requests on one connection are stored once per run: the first
+// at once, its repeats as one event with their number, when something else
+// comes or the run spans RepeatWindow. No request goes uncounted.
+func TestRequestRepeats(t *testing.T) {
+	get := func(url string) event.Event {
+		return event.Event{Action: event.Request, Method: "GET", URL: url, Host: "h"}
+	}
+	login := func(pass string) event.Event {
+		return event.Event{Action: event.Login, Method: "GET", URL: "/", Username: "admin", Password: pass}
+	}
+	type want struct {
+		action event.Action
+		url    string
+		count  int64
+	}
+	cases := []struct {
+		name  string
+		creds bool
+		steps []event.Event // a zero Event: the run's first repeat is made older than RepeatWindow
+		want  []want
+	}{
+		{"one request", true, []event.Event{get("/")}, []want{{event.Request, "/", 1}}},
+		{"repeats end with the disconnect", true,
+			[]event.Event{get("/"), get("/"), get("/"), get("/"), {Action: event.Disconnect}},
+			[]want{{event.Request, "/", 1}, {event.Request, "/", 3}, {event.Disconnect, "", 1}}},
+		{"a different request ends the run", true,
+			[]event.Event{get("/"), get("/"), get("/a"), get("/a"), get("/"), {Action: event.Disconnect}},
+			[]want{{event.Request, "/", 1}, {event.Request, "/", 1}, {event.Request, "/a", 1}, {event.Request, "/a", 1},
+				{event.Request, "/", 1}, {event.Disconnect, "", 1}}},
+		{"a run spans at most the window", true,
+			[]event.Event{get("/"), get("/"), get("/"), {}, get("/"), get("/"), {Action: event.Disconnect}},
+			[]want{{event.Request, "/", 1}, {event.Request, "/", 3}, {event.Request, "/", 1}, {event.Disconnect, "", 1}}},
+		{"other events are never merged", true,
+			[]event.Event{login("a"), login("a"), {Action: event.Invalid, Detail: "x"}, {Action: event.Invalid, Detail: "x"}},
+			[]want{{event.Login, "/", 1}, {event.Login, "/", 1}, {event.Invalid, "", 1}, {event.Invalid, "", 1}}},
+		{"credentials make requests differ", true,
+			[]event.Event{{Action: event.Request, URL: "/", Username: "a", Password: "1"}, {Action: event.Request, URL: "/", Username: "a", Password: "2"}},
+			[]want{{event.Request, "/", 1}, {event.Request, "/", 1}}},
+		{"unless they are not collected", false,
+			[]event.Event{{Action: event.Request, URL: "/", Username: "a", Password: "1"}, {Action: event.Request, URL: "/", Username: "a", Password: "2"},
+				{Action: event.Disconnect}},
+			[]want{{event.Request, "/", 1}, {event.Request, "/", 1}, {event.Disconnect, "", 1}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			server, _ := pair(t)
+			got := eventtest.New()
+			s := New(server, "80tcp", 80, 1, &Config{Credentials: c.creds, Limits: Limits{Idle: time.Second, Session: time.Minute}}, got)
+			for _, e := range c.steps {
+				if e.Action == "" {
+					s.rep.pending.Time = s.rep.pending.Time.Add(-RepeatWindow)
+					continue
+				}
+				s.Emit(e)
+			}
+			evs := got.All()
+			var sum int64
+			for i, e := range evs {
+				if i >= len(c.want) || e.Action != c.want[i].action || e.URL != c.want[i].url || e.Count != c.want[i].count {
+					t.Fatalf("events %+v\nwant %+v", evs, c.want)
+				}
+				if e.Action == event.Request {
+					sum += e.Count
+				}
+			}
+			if len(evs) != len(c.want) {
+				t.Fatalf("%d events, want %d: %+v", len(evs), len(c.want), evs)
+			}
+			var requests int64
+			for _, e := range c.steps {
+				if e.Action == event.Request {
+					requests++
+				}
+			}
+			if sum != requests {
+				t.Fatalf("counts add up to %d requests, %d were made", sum, requests)
+			}
+		})
+	}
+}

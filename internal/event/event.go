@@ -46,6 +46,11 @@ type Event struct {
 	Body      string // bounded excerpt of a request body
 	Detail    string // command text, what was invalid, which limit
 
+	// Count is how many identical requests this event stands for: a
+	// request repeated on one connection is stored once per run and
+	// second, not once per request (see agent/session). 0 means 1.
+	Count int64
+
 	Duration time.Duration // disconnect only
 	BytesIn  int64         // disconnect only
 	BytesOut int64         // disconnect only

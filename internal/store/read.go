@@ -120,7 +120,7 @@ func (r *Reader) Close() error {
 
 const eventColumns = `id, ts, service, port, src_ip, src_port, conn_id, action,
 	method, url, host, user_agent, username, password, body, detail,
-	duration_ms, bytes_in, bytes_out, reason`
+	duration_ms, bytes_in, bytes_out, reason, count`
 
 // where renders the filter's conditions. The Cursor condition is written as
 // a range on ts plus a residual test, so that SQLite can still use it as an
@@ -215,7 +215,7 @@ func scanEvent(rows *sql.Rows) (event.Event, error) {
 	)
 	err := rows.Scan(&e.ID, &ts, &e.Service, &e.Port, &e.SrcIP, &e.SrcPort, &e.ConnID, &action,
 		&method, &u, &host, &ua, &user, &pass, &body, &detail,
-		&durMS, &e.BytesIn, &e.BytesOut, &e.Reason)
+		&durMS, &e.BytesIn, &e.BytesOut, &e.Reason, &e.Count)
 	if err != nil {
 		return event.Event{}, fmt.Errorf("read event: %w", err)
 	}

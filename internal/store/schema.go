@@ -62,6 +62,10 @@ var migrations = []string{
 	) STRICT;
 	CREATE INDEX events_ts ON events(ts);
 	CREATE INDEX events_src_ip_ts ON events(src_ip, ts);`,
+
+	// 2: count, the number of identical requests an event stands for
+	// (event.Event.Count); every row written before stands for one.
+	`ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;`,
 }
 
 // migrate brings the database on conn to the newest schema inside one

@@ -262,23 +262,23 @@ func newDelta() *delta {
 // statRow is what Stats reads of an event.
 type statRow struct {
 	id, ts                   int64
+	count                    int64 // events the row stands for (event.Event.Count)
 	service, action, src     string
 	username, password, link string
 }
 
-const statColumns = "id, ts, service, action, src_ip, username, password, url"
+const statColumns = "id, ts, service, action, src_ip, username, password, url, count"
 
 func scanStatRow(rows *sql.Rows) (statRow, error) {
 	var r statRow
 	var user, pass, u sql.RawBytes
-	if err := rows.Scan(&r.id, &r.ts, &r.service, &r.action, &r.src, &user, &pass, &u); err != nil {
+	if err := rows.Scan(&r.id, &r.ts, &r.service, &r.action, &r.src, &user, &pass, &u, &r.count); err != nil {
 		return r, fmt.Errorf("statistics: read event: %w", err)
 	}
 	r.username, r.password, r.link = string(user), string(pass), string(u)
 	return r, nil
 }
 
-// add counts one event with sign +1 or -1.
 // addRows counts every row of rows into d, closes rows, and returns the
 // last id read (0 for none).
 func (d *delta) addRows(rows *sql.Rows) (last int64, err error) {
@@ -297,25 +297,30 @@ func (d *delta) addRows(rows *sql.Rows) (last int64, err error) {
 	return last, nil
 }
 
+// add counts one event with sign +1 or -1. The summaries count events (a
+// row of repeated requests counts as its
+// Count), while hours.n counts rows, which the consistency check compares
+// with the table.
 func (d *delta) add(e statRow, sign int64) {
 	h := floorDiv(e.ts, hourMS)
-	d.counts[rkey{kindAction, h, e.service + "\x00" + e.action}] += sign
+	w := sign * max(e.count, 1)
+	d.counts[rkey{kindAction, h, e.service + "\x00" + e.action}] += w
 	switch event.Action(e.action) {
 	case event.Connect:
-		d.counts[rkey{kindSource, h, e.src}] += sign
+		d.counts[rkey{kindSource, h, e.src}] += w
 	case event.Login, event.Request:
 		if e.username != "" || e.password != "" {
-			d.counts[rkey{kindUsername, h, e.username}] += sign
-			d.counts[rkey{kindPassword, h, e.password}] += sign
-			d.counts[rkey{kindPair, h, pairKey(e.username, e.password)}] += sign
+			d.counts[rkey{kindUsername, h, e.username}] += w
+			d.counts[rkey{kindPassword, h, e.password}] += w
+			d.counts[rkey{kindPair, h, pairKey(e.username, e.password)}] += w
 		}
 		if e.link != "" {
 			svc, _ := settings.LookupService(e.service)
 			switch svc.Kind {
 			case settings.HTTP:
-				d.counts[rkey{kindURL, h, e.link}] += sign
+				d.counts[rkey{kindURL, h, e.link}] += w
 			case settings.Proxy:
-				d.counts[rkey{kindTarget, h, e.link}] += sign
+				d.counts[rkey{kindTarget, h, e.link}] += w
 			}
 		}
 	}

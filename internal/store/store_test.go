@@ -85,7 +85,7 @@ func TestRoundTrip(t *testing.T) {
 			Time: base, Service: "80tcp", Port: 80, SrcIP: "198.51.100.7", SrcPort: 51234, ConnID: 42,
 			Action: event.Request, Method: "POST", URL: "/cgi-bin/luci/;stok=/locale?x=$(id)",
 			Host: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", Username: "admin",
-			Password: "p@ss word", Body: "a=1&b=2", Detail: "detail", Duration: 1500 * time.Millisecond,
+			Password: "p@ss word", Body: "a=1&b=2", Detail: "detail", Count: 1234, Duration: 1500 * time.Millisecond,
 			BytesIn: 1 << 40, BytesOut: 12345, Reason: event.ReasonTimeout,
 		}},
 		{name: "bytes not utf-8, NUL and escapes kept", in: event.Event{
@@ -142,6 +142,9 @@ func TestRoundTrip(t *testing.T) {
 				want = tt.in
 			}
 			want.ID = int64(i + 1)
+			if want.Count == 0 {
+				want.Count = 1 // what an event without a count stands for
+			}
 			if got[i] != want {
 				t.Errorf("Store.Query:\n got %+v\nwant %+v", got[i], want)
 			}
@@ -784,5 +787,41 @@ func TestOnError(t *testing.T) {
 	defer mu.Unlock()
 	if s.Dropped() != 1 || s.Written() != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "refused by test") {
 		t.Errorf("Dropped %d Written %d errors %v; want the batch dropped and reported", s.Dropped(), s.Written(), errs)
+	}
+}
+
+// A store written before events had a count (schema version 1) is
+// migrated in place, and its rows each stand for one event.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sql.Open("sqlite", dsn(path, url.Values{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{migrations[0], "PRAGMA user_version = 1",
+		`INSERT INTO events (ts, service, port, src_ip, src_port, conn_id, action, url, duration_ms, bytes_in, bytes_out, reason)
+		VALUES (1000, '80tcp', 80, '192.0.2.1', 1, 1, 'request', X'2F', 0, 0, 0, '')`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	if _, err := OpenReader(path); err == nil {
+		t.Error("OpenReader read a store of an older schema")
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Emit(event.Event{Time: time.UnixMilli(2000), Service: "80tcp", SrcIP: "192.0.2.1", Action: event.Request, URL: "/", Count: 7})
+	flush(t, s)
+	got := all(t, s, Filter{})
+	if len(got) != 2 || got[1].URL != "/" || got[1].Count != 1 || got[0].Count != 7 {
+		t.Fatalf("after migration: %+v", got)
+	}
+	var v int
+	if err := rawDB(t, path).QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
+		t.Errorf("user_version %d, %v; want %d", v, err, len(migrations))
 	}
 }

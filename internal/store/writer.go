@@ -29,7 +29,7 @@ const (
 const insertRows = 32
 
 // columns is the number of values bound per event.
-const columns = 19
+const columns = 20
 
 // insertSQL returns the INSERT of n events. OR ROLLBACK: a statement that
 // fails ends the whole transaction (writeBatch then retries the batch), so
@@ -40,7 +40,7 @@ func insertSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT OR ROLLBACK INTO events (ts, service, port, src_ip, src_port, conn_id, action,
 	method, url, host, user_agent, username, password, body, detail,
-	duration_ms, bytes_in, bytes_out, reason) VALUES `)
+	duration_ms, bytes_in, bytes_out, reason, count) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -335,6 +335,7 @@ func (w *writer) bind(a []any, e *event.Event) {
 	a[16] = e.BytesIn
 	a[17] = e.BytesOut
 	a[18] = event.Truncate(e.Reason, event.MaxText)
+	a[19] = max(e.Count, 1)
 }
 
 // blob returns s, cut to event.MaxText, as a BLOB value, or NULL if empty.

@@ -286,6 +286,7 @@ function describe(e) {
     parts.push('credentials not stored');
   }
   if (e.detail) parts.push(e.detail);
+  if (e.count > 1) parts.push(`repeated ${e.count} times`);
   if (e.action === 'disconnect') {
     parts.push(`${e.reason || ''} after ${((e.duration_ms || 0) / 1000).toFixed(1)} s`.trim());
   }

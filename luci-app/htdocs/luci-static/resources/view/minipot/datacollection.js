@@ -407,7 +407,8 @@ return view.extend({
 			return '%s / %s'.format(e.username || '', e.password || '');
 
 		if (e.url)
-			return [ e.method, e.url ].filter(Boolean).join(' ') + (e.user_agent ? ' (' + e.user_agent + ')' : '');
+			return [ e.method, e.url ].filter(Boolean).join(' ') + (e.user_agent ? ' (' + e.user_agent + ')' : '') +
+				(e.count > 1 ? ' ' + _('(repeated %d times)').format(e.count) : '');
 
 		if (e.detail)
 			return e.detail;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -287,6 +288,10 @@ func (w *writer) writeBatch() (err error) {
 			return fmt.Errorf("insert: %w", err)
 		}
 		rest = rest[n:]
+		// A batch takes tens of milliseconds; left alone, the scheduler
+		// preempts it only after 10 ms, and meanwhile connections queued
+		// behind it on its P wait (on a one-core router, all of them).
+		runtime.Gosched()
 	}
 	// The rows of one statement get consecutive ids; the last is the
 	// batch's last.

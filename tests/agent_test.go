@@ -130,6 +130,34 @@ func TestCurl(t *testing.T) {
 	})
 }
 
+// TestRepeatedRequests: curl asking for the same URL five times on one
+// keep-alive connection, then another, leaves three rows whose counts add
+// up to the six requests, and the disconnect.
+func TestRepeatedRequests(t *testing.T) {
+	curl := need(t, "curl")
+	a := startAgent(t, nil)
+	u := "http://" + a.Addr("80tcp")
+	args := []string{"-sS", "-w", "%{http_code} %{num_connects}\n", "-A", "flood/1.0"}
+	for _, path := range []string{"/same", "/same", "/same", "/same", "/same", "/other"} {
+		args = append(args, "-o", "/dev/null", u+path)
+	}
+	out, err := run(t, 10*time.Second, curl, args...)
+	if err != nil || strings.Count(out, "401 ") != 6 || strings.Count(out, "401 1") != 1 {
+		t.Fatalf("curl: %v\n%s (want six 401s over one connection)", err, out)
+	}
+	evs := a.find(t, 1, func(e event.Event) bool { return e.Service == "80tcp" && e.Action == event.Disconnect })
+	var got []string
+	for _, e := range readEvents(t, a.DB) {
+		if e.ConnID == evs[0].ConnID && e.Action == event.Request {
+			got = append(got, fmt.Sprintf("%s x%d", e.URL, e.Count))
+		}
+	}
+	// readEvents gives newest first.
+	if want := "/other x1,/same x4,/same x1"; strings.Join(got, ",") != want {
+		t.Errorf("request rows %q, want %q", strings.Join(got, ","), want)
+	}
+}
+
 // TestCredentialsOff: with log_credentials off, a password appears nowhere:
 // not in the events, not in the database file's bytes, not in the log.
 func TestCredentialsOff(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/store"
 )
 
 const host = "127.0.0.200"
@@ -301,16 +302,47 @@ var (
 	wrkErrs = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
-// httpLoad runs wrk with 100 keep-alive connections against the 401 server.
+// newURLScript makes wrk ask for a new URL with every request, so that no
+// request repeats the one before and every one is a row in the store.
+const newURLScript = `counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/p" .. counter)
+end
+`
+
+// httpLoad runs wrk with 100 keep-alive connections against the 401 server,
+// twice: asking for one URL (the agent stores each connection's repeats as
+// one row per second) and for a new URL each time (a row per request).
 func httpLoad(a *agentProc, dur time.Duration) error {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		fmt.Println("HTTP 401 responses:                  not measured: wrk is not installed (apt-get install wrk)")
 		return nil
 	}
+	script := filepath.Join(a.dir, "new-url.lua")
+	if err := os.WriteFile(script, []byte(newURLScript), 0o644); err != nil {
+		return err
+	}
+	for _, run := range []struct{ name, script string }{
+		{"one URL", ""},
+		{"a new URL each", script},
+	} {
+		if err := wrkRun(a, wrk, dur, run.name, run.script); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func wrkRun(a *agentProc, wrk string, dur time.Duration, name, script string) error {
+	args := []string{"-t2", "-c100", fmt.Sprintf("-d%ds", int(dur.Seconds())), "--latency"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	rows0 := a.rows()
 	agent0 := a.cpu()
-	out, err := exec.Command(wrk, "-t2", "-c100", fmt.Sprintf("-d%ds", int(dur.Seconds())), "--latency",
-		"http://"+net.JoinHostPort(host, "1449")+"/").CombinedOutput()
+	out, err := exec.Command(wrk, append(args, "http://"+net.JoinHostPort(host, "1449")+"/")...).CombinedOutput()
 	agentCPU := a.cpu() - agent0
 	if err != nil {
 		return fmt.Errorf("wrk: %v\n%s", err, out)
@@ -323,9 +355,24 @@ func httpLoad(a *agentProc, dur time.Duration) error {
 	if non2xx != nil {
 		n = string(non2xx[1]) // every answer is a 401, so this counts the responses
 	}
-	fmt.Printf("HTTP 401 responses, wrk -c100:       %s/s, p99 %s (%s responses were 401)\n", rate[1], p99[1], n)
+	fmt.Printf("HTTP 401, wrk -c100, %-15s %s/s, p99 %s (%s responses were 401)\n", name+":", rate[1], p99[1], n)
+	time.Sleep(2 * time.Second) // the writer's flush interval is 1 s
 	if count, err := strconv.ParseInt(n, 10, 64); err == nil {
-		fmt.Printf("  agent CPU per response:            %s\n", perOp(agentCPU, count))
+		fmt.Printf("  agent CPU per response:            %s; %d rows stored\n", perOp(agentCPU, count), a.rows()-rows0)
 	}
 	return nil
+}
+
+// rows counts the events in the agent's store.
+func (a *agentProc) rows() int64 {
+	r, err := store.OpenReader(filepath.Join(a.dir, "events.db"))
+	if err != nil {
+		return -1
+	}
+	defer r.Close()
+	n, err := r.Count(context.Background(), store.Filter{})
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,6 +72,7 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 		{"idle", func() error { return idleConns(a, idle, rss0) }},
 		{"telnet", func() error { return telnetLoad(a, dur) }},
 		{"http", func() error { return httpLoad(a, dur) }},
+		{"reference", func() error { return references(dur) }},
 	} {
 		if only != "" && only != part.name {
 			continue
@@ -169,8 +171,11 @@ func (a *agentProc) stop() (written, dropped string) {
 // cpu returns the agent's CPU time so far (user and system), from
 // /proc/PID/stat. On a shared machine the CPU time per attempt is steadier
 // than the rate: it does not fall when another process takes a core.
-func (a *agentProc) cpu() time.Duration {
-	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.cmd.Process.Pid))
+func (a *agentProc) cpu() time.Duration { return procCPU(a.cmd.Process.Pid) }
+
+// procCPU returns the CPU time of process pid so far.
+func procCPU(pid int) time.Duration {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	// The command name may hold spaces; the fields start after its ')'.
 	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
 	if len(f) < 13 {
@@ -239,15 +244,20 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 // telnetLoad runs 50 Mirai-style bots for dur: connect, negotiate, user,
 // password, "Login incorrect", close.
 func telnetLoad(a *agentProc, dur time.Duration) error {
+	return botLoad("telnet login attempts, 50 bots:", net.JoinHostPort(host, "1392"), "agent", a.cpu, dur)
+}
+
+// botLoad runs 50 bots against addr for dur and reports the rate and the
+// CPU time per attempt of the server (from cpu) and of the bots.
+func botLoad(label, addr, server string, cpu func() time.Duration, dur time.Duration) error {
 	const workers = 50
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
-	addr := net.JoinHostPort(host, "1392")
 	var wg sync.WaitGroup
 	start := time.Now()
-	agent0, self0 := a.cpu(), selfCPU()
+	server0, self0 := cpu(), selfCPU()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -275,9 +285,9 @@ func telnetLoad(a *agentProc, dur time.Duration) error {
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	n := ok.Load()
-	fmt.Printf("telnet login attempts, 50 bots:      %.0f/s (%d attempts, %d failed)\n", float64(n)/el, n, failed.Load())
-	fmt.Printf("  CPU per attempt:                   agent %s, bots %s\n",
-		perOp(a.cpu()-agent0, n), perOp(selfCPU()-self0, n))
+	fmt.Printf("%-37s%.0f/s (%d attempts, %d failed)\n", label, float64(n)/el, n, failed.Load())
+	fmt.Printf("  CPU per attempt:                   %s %s, bots %s\n",
+		server, perOp(cpu()-server0, n), perOp(selfCPU()-self0, n))
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("  first failure: %v\n", e)
 	}
@@ -320,30 +330,39 @@ func httpLoad(a *agentProc, dur time.Duration) error {
 		fmt.Println("HTTP 401 responses:                  not measured: wrk is not installed (apt-get install wrk)")
 		return nil
 	}
-	script := filepath.Join(a.dir, "new-url.lua")
-	if err := os.WriteFile(script, []byte(newURLScript), 0o644); err != nil {
+	script, err := writeScript(a.dir)
+	if err != nil {
 		return err
 	}
 	for _, run := range []struct{ name, script string }{
 		{"one URL", ""},
 		{"a new URL each", script},
 	} {
-		if err := wrkRun(a, wrk, dur, run.name, run.script); err != nil {
+		err := wrkRun(wrk, "http://"+net.JoinHostPort(host, "1449")+"/", dur, "HTTP 401, wrk -c100, "+run.name+":",
+			run.script, "agent", a.cpu, a.rows)
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func wrkRun(a *agentProc, wrk string, dur time.Duration, name, script string) error {
+// wrkRun runs wrk with 100 connections against url and reports the rate,
+// p99, and the server's CPU time (from cpu) per response; with rows, also
+// the rows the run added to the store.
+func wrkRun(wrk, url string, dur time.Duration, label, script, server string, cpu func() time.Duration, rows func() int64) error {
 	args := []string{"-t2", "-c100", fmt.Sprintf("-d%ds", int(dur.Seconds())), "--latency"}
 	if script != "" {
 		args = append(args, "-s", script)
 	}
-	rows0 := a.rows()
-	agent0 := a.cpu()
-	out, err := exec.Command(wrk, append(args, "http://"+net.JoinHostPort(host, "1449")+"/")...).CombinedOutput()
-	agentCPU := a.cpu() - agent0
+	var rows0 int64
+	if rows != nil {
+		time.Sleep(2 * time.Second) // what the last run left queued is written
+		rows0 = rows()
+	}
+	server0 := cpu()
+	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
+	serverCPU := cpu() - server0
 	if err != nil {
 		return fmt.Errorf("wrk: %v\n%s", err, out)
 	}
@@ -355,10 +374,147 @@ func wrkRun(a *agentProc, wrk string, dur time.Duration, name, script string) er
 	if non2xx != nil {
 		n = string(non2xx[1]) // every answer is a 401, so this counts the responses
 	}
-	fmt.Printf("HTTP 401, wrk -c100, %-15s %s/s, p99 %s (%s responses were 401)\n", name+":", rate[1], p99[1], n)
-	time.Sleep(2 * time.Second) // the writer's flush interval is 1 s
-	if count, err := strconv.ParseInt(n, 10, 64); err == nil {
-		fmt.Printf("  agent CPU per response:            %s; %d rows stored\n", perOp(agentCPU, count), a.rows()-rows0)
+	fmt.Printf("%-37s%s/s, p99 %s (%s responses were 401)\n", label, rate[1], p99[1], n)
+	count, _ := strconv.ParseInt(n, 10, 64)
+	stored := ""
+	if rows != nil {
+		time.Sleep(2 * time.Second) // the writer's flush interval is 1 s
+		stored = fmt.Sprintf("; %d rows stored", rows()-rows0)
+	}
+	fmt.Printf("  CPU per response:                  %s %s%s\n", server, perOp(serverCPU, count), stored)
+	return nil
+}
+
+func writeScript(dir string) (string, error) {
+	script := filepath.Join(dir, "new-url.lua")
+	return script, os.WriteFile(script, []byte(newURLScript), 0o644)
+}
+
+//go:embed reference/telnetd.c
+var telnetdSource []byte
+
+const refHost = "127.0.0.201"
+
+// references runs the same loads against servers that only answer: the
+// least a fake telnetd can do, in C (reference/telnetd.c), and nginx with
+// auth_basic, which writes a log line per request as the agent stores an
+// event. They are the yardstick on a shared machine: the floors of the
+// agent's issue come from a C minipot measured on this kind of machine.
+func references(dur time.Duration) error {
+	dir, err := os.MkdirTemp("", "minipot-reference-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if cc, err := exec.LookPath("cc"); err != nil {
+		fmt.Println("reference telnetd:                   not measured: no C compiler (apt-get install gcc)")
+	} else if err := refTelnet(cc, dir, dur); err != nil {
+		return fmt.Errorf("reference telnetd: %w", err)
+	}
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx, err = exec.LookPath("/usr/sbin/nginx")
+	}
+	wrk, werr := exec.LookPath("wrk")
+	if err != nil || werr != nil {
+		fmt.Println("reference nginx:                     not measured: needs nginx and wrk (apt-get install nginx wrk)")
+		return nil
+	}
+	if err := refNginx(nginx, wrk, dir, dur); err != nil {
+		return fmt.Errorf("reference nginx: %w", err)
+	}
+	return nil
+}
+
+// startRef starts a reference server and waits until addr takes connections.
+func startRef(addr string, name string, args ...string) (*exec.Cmd, error) {
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another program listens on %s", addr)
+	}
+	cmd := exec.Command(name, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopRef(cmd)
+	return nil, fmt.Errorf("%s does not listen on %s:\n%s", name, addr, out.String())
+}
+
+func stopRef(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+func refTelnet(cc, dir string, dur time.Duration) error {
+	src, bin := filepath.Join(dir, "telnetd.c"), filepath.Join(dir, "telnetd")
+	if err := os.WriteFile(src, telnetdSource, 0o644); err != nil {
+		return err
+	}
+	if out, err := exec.Command(cc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v\n%s", cc, err, out)
+	}
+	addr := net.JoinHostPort(refHost, "1392")
+	cmd, err := startRef(addr, bin, refHost, "1392")
+	if err != nil {
+		return err
+	}
+	defer stopRef(cmd)
+	return botLoad("reference: C telnetd, 50 bots:", addr, "telnetd", func() time.Duration { return procCPU(cmd.Process.Pid) }, dur)
+}
+
+func refNginx(nginx, wrk, dir string, dur time.Duration) error {
+	// One process (master_process off) so that its CPU time is all there
+	// is; every path in dir, so that it runs without root.
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	access_log %[1]s/access.log;
+	keepalive_requests 1000000;
+	client_body_temp_path %[1]s/client;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen %[2]s:8081;
+		location / { auth_basic "OpenWrt"; auth_basic_user_file %[1]s/htpasswd; }
+	}
+}
+`, dir, refHost)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("admin:$apr1$x$y\n"), 0o644); err != nil {
+		return err
+	}
+	script, err := writeScript(dir)
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(refHost, "8081")
+	cmd, err := startRef(addr, nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	if err != nil {
+		return err
+	}
+	defer stopRef(cmd)
+	cpu := func() time.Duration { return procCPU(cmd.Process.Pid) }
+	for _, run := range []struct{ name, script string }{{"one URL", ""}, {"a new URL each", script}} {
+		if err := wrkRun(wrk, "http://"+addr+"/", dur, "reference: nginx, "+run.name+":", run.script, "nginx", cpu, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

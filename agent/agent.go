@@ -200,7 +200,8 @@ func (a *Agent) accept(l *listener) {
 		}
 		a.accepted.Add(1)
 		a.conns.Add(1)
-		go a.serve(l, c, ip)
+		s, unhook, err := a.open(l, c)
+		go a.serve(l, s, unhook, ip, err)
 	}
 }
 
@@ -211,17 +212,50 @@ func remoteIP(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-func (a *Agent) serve(l *listener, c net.Conn, ip netip.Addr) {
-	defer a.conns.Done()
-	defer a.lim.release(ip)
+// serve runs one connection. It is the bottom frame under every blocked
+// Read of an idle connection, so it stays small, and so do the frames the
+// services put above it: a goroutine starts with a 2 KiB stack, of which
+// about 1 KiB may be used before it grows to 4 KiB, and an idle connection
+// keeps what it grew to. So the set-up, which goes deeper (the connect
+// event, the greeting), is done on the accept loop by open, the winding
+// down is a function of its own, and there are no defers (a panic ends
+// the program anyway). TestIdleConnectionStack keeps it so.
+func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, ip netip.Addr, greetErr error) {
+	err := greetErr
+	if err == nil {
+		err = l.handler.Serve(l.ctx, s)
+	}
+	a.finish(s, unhook, ip, err)
+}
+
+// open sets a connection up on the accept loop's goroutine: the session,
+// its connect event and, for a service that speaks first, the greeting
+// (see session.Greeter). A greeting to a new connection never waits: its
+// send buffer is empty.
+func (a *Agent) open(l *listener, c net.Conn) (*session.Session, func() bool, error) {
 	id := a.boot | int64(a.seq.Add(1))
 	s := session.New(c, l.svc.Key, l.svc.Port, id, l.cfg.Load(), a.sink)
 	s.SetCredentialGate(&a.creds)
 	unhook := context.AfterFunc(l.ctx, func() { c.Close() })
-	defer unhook()
 	s.Emit(event.Event{Action: event.Connect})
-	err := l.handler.Serve(l.ctx, s)
-	c.Close()
+	var err error
+	if g, ok := l.handler.(session.Greeter); ok {
+		s.SetGreeted()
+		err = g.Greet(s)
+	}
+	return s, unhook, err
+}
+
+//go:noinline
+func (a *Agent) finish(s *session.Session, unhook func() bool, ip netip.Addr, err error) {
+	s.Close()
+	emitDisconnect(s, err)
+	unhook()
+	a.lim.release(ip)
+	a.conns.Done()
+}
+
+func emitDisconnect(s *session.Session, err error) {
 	s.Emit(event.Event{
 		Action:   event.Disconnect,
 		Duration: time.Since(s.Start()).Truncate(time.Millisecond),

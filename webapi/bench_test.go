@@ -49,7 +49,7 @@ func millionEvents(b *testing.B, path string) string {
 			b.Fatal("events dropped while generating")
 		}
 		e.Time = start.Add(time.Duration(n) * step)
-		st.Emit(e)
+		st.Emit(&e)
 		n++
 		if n%(1<<14) == 0 {
 			if err := st.Flush(context.Background()); err != nil {

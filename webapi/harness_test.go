@@ -203,7 +203,7 @@ func (e *env) fixture(evs []event.Event) {
 		e.t.Fatal(err)
 	}
 	for _, ev := range evs {
-		st.Emit(ev)
+		st.Emit(&ev)
 	}
 	if err := st.Close(); err != nil {
 		e.t.Fatal(err)

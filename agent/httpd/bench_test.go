@@ -20,7 +20,7 @@ import (
 // nullSink counts events, as cheaply as a sink can.
 type nullSink struct{ n atomic.Int64 }
 
-func (s *nullSink) Emit(event.Event) { s.n.Add(1) }
+func (s *nullSink) Emit(*event.Event) { s.n.Add(1) }
 
 // defaultLimits are settings.Defaults' (internal/settings), but for
 // Requests, which the caller sets.

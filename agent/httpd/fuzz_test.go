@@ -191,7 +191,7 @@ type countSink struct {
 	bad string
 }
 
-func (s *countSink) Emit(e event.Event) {
+func (s *countSink) Emit(e *event.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +51,18 @@ type Handler interface {
 	Serve(ctx context.Context, s *Session) error
 }
 
-// Session is one attacker connection. It is not safe for concurrent use,
-// except Emit.
+// A Greeter is a Handler whose server speaks first. The agent calls Greet
+// before the connection has a goroutine of its own, so that the goroutine
+// starts at its first Read: writing and recording go deeper than the
+// 1 KiB or so of a new goroutine's 2 KiB stack that are free, and a stack
+// grown to 4 KiB stays that size while the connection idles. Serve must
+// greet itself when Greeted is false (a Session used without the agent).
+type Greeter interface {
+	Handler
+	Greet(s *Session) error
+}
+
+// Session is one attacker connection. It is not safe for concurrent use.
 type Session struct {
 	conn     net.Conn
 	cfg      *Config
@@ -66,6 +77,7 @@ type Session struct {
 	deadline time.Time // end of the session's life
 	in, out  int64
 	rep      *repeats // nil until the first request: telnet never needs it
+	greeted  bool
 }
 
 // RepeatWindow is the longest time one stored event gathers repeats of a
@@ -175,13 +187,21 @@ func (s *Session) Sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// Greeted reports whether the Greeter's Greet has run for this session.
+func (s *Session) Greeted() bool { return s.greeted }
+
+// SetGreeted records that Greet has run.
+func (s *Session) SetGreeted() { s.greeted = true }
+
 // Close closes the connection.
 func (s *Session) Close() error { return s.conn.Close() }
 
 // Emit records an event of this connection. It fills in the connection's
 // fields, bounds every text, and drops credentials unless they are
 // collected, so no service can leak them by mistake.
-func (s *Session) Emit(e event.Event) {
+func (s *Session) Emit(e event.Event) { s.record(&e) }
+
+func (s *Session) record(e *event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
@@ -203,7 +223,19 @@ func (s *Session) Emit(e event.Event) {
 		return
 	}
 	s.flushRepeats() // before the disconnect that ends the run
-	s.sink.Emit(e)
+	s.emit(e)
+}
+
+// scratch holds events on their way to the sink: a Sink takes a pointer,
+// and a pointer to Emit's own copy would move that copy to the heap.
+var scratch = sync.Pool{New: func() any { return new(event.Event) }}
+
+func (s *Session) emit(e *event.Event) {
+	p := scratch.Get().(*event.Event)
+	*p = *e
+	s.sink.Emit(p)
+	*p = event.Event{} // keep no attacker text alive in the pool
+	scratch.Put(p)
 }
 
 // request stores a request unless it repeats the last one stored: a
@@ -211,19 +243,19 @@ func (s *Session) Emit(e event.Event) {
 // the time of its first request and their number in Count, when a different
 // request or any other event comes, or when it spans RepeatWindow. So
 // every request is accounted for, and the first of a kind shows at once.
-func (s *Session) request(e event.Event) {
+func (s *Session) request(e *event.Event) {
 	if s.rep == nil {
 		s.rep = &repeats{}
 	}
 	r := s.rep
-	if r.last.Count == 0 || !sameRequest(&r.last, &e) {
+	if r.last.Count == 0 || !sameRequest(&r.last, e) {
 		s.flushRepeats()
-		r.last = e
-		s.sink.Emit(e)
+		r.last = *e
+		s.sink.Emit(&r.last)
 		return
 	}
 	if r.pending.Count == 0 {
-		r.pending = e
+		r.pending = *e
 	} else {
 		r.pending.Count++
 	}
@@ -234,7 +266,7 @@ func (s *Session) request(e event.Event) {
 
 func (s *Session) flushRepeats() {
 	if s.rep != nil && s.rep.pending.Count > 0 {
-		s.sink.Emit(s.rep.pending)
+		s.sink.Emit(&s.rep.pending)
 		s.rep.pending = event.Event{}
 	}
 }

@@ -21,7 +21,7 @@ import (
 // discard is a sink that keeps nothing, for benchmarks.
 type discard struct{}
 
-func (discard) Emit(event.Event) {}
+func (discard) Emit(*event.Event) {}
 
 // BenchmarkAttempt is one Mirai-style connection over loopback: connect,
 // negotiate, one failed login, hang up. Both ends run in this process, so
@@ -51,7 +51,7 @@ func BenchmarkServeAttempt(b *testing.B) {
 	a, p := net.Pipe()
 	defer a.Close()
 	s := session.New(p, Service23, 23, 1, cfg, discard{})
-	go Handler{}.Serve(context.Background(), s)
+	go (&Handler{}).Serve(context.Background(), s)
 	go io.Copy(io.Discard, a)
 	line := []byte("admin\r\nadmin\r\n")
 	b.ReportAllocs()

@@ -43,7 +43,7 @@ func FuzzSession(f *testing.F) {
 		s := session.New(b, Service23, 23, 1, cfg, sink)
 		errc := make(chan error, 1)
 		go func() {
-			err := Handler{}.Serve(context.Background(), s)
+			err := (&Handler{}).Serve(context.Background(), s)
 			b.Close()
 			errc <- err
 		}()

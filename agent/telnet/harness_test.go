@@ -56,7 +56,7 @@ func startServer(t testing.TB, cfg *session.Config) *server {
 			go func() {
 				defer wg.Done()
 				stop := context.AfterFunc(ctx, func() { c.Close() })
-				err := Handler{}.Serve(ctx, s)
+				err := (&Handler{}).Serve(ctx, s)
 				stop()
 				s.Close()
 				select {

@@ -47,19 +47,62 @@ const (
 // Handler is the fake telnetd. It holds no state; each Serve keeps its own.
 type Handler struct{}
 
-var _ session.Handler = Handler{}
+var _ session.Greeter = (*Handler)(nil)
+
+// Greet sends what BusyBox telnetd sends first: its options and login's
+// first prompt, in one write (print_login_issue's "\r\n" through the tty's
+// ONLCR).
+func (*Handler) Greet(s *session.Session) error {
+	var buf [len(negotiation) + len("\r\r\n") + 2*hostMax + len(" login: ")]byte
+	b := append(append(buf[:0], negotiation...), "\r\r\n"...)
+	b = append(append(b, hostname(s.Config().Hostname)...), " login: "...)
+	if _, err := s.Write(b); err != nil {
+		return fmt.Errorf("telnet: write: %w", err)
+	}
+	return nil
+}
+
+// hostname is the name shown in the prompt: cut as Linux would, "(none)"
+// when empty, a 0xFF byte sent as IAC IAC.
+func hostname(h string) string {
+	if len(h) > hostMax {
+		h = h[:hostMax]
+	}
+	if h == "" {
+		h = "(none)" // what Linux calls a host without a name
+	}
+	if strings.IndexByte(h, cmdIAC) >= 0 {
+		h = strings.ReplaceAll(h, "\xff", "\xff\xff")
+	}
+	return h
+}
 
 // Serve holds one telnet conversation. It returns io.EOF when the peer
 // closed, nil when the server closed after the last attempt, the read or
 // write error on a timeout, and an error wrapping session.ErrLimit when the
 // input broke a limit.
-func (Handler) Serve(ctx context.Context, s *session.Session) error {
-	c := newConn(s)
-	err := c.run(ctx)
+//
+// Serve and run sit under every blocked Read (see agent.serve): their
+// frames are kept small, with errors wrapped in functions of their own.
+func (*Handler) Serve(ctx context.Context, s *session.Session) error {
+	err := newConn(s).run(ctx)
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("telnet: %w", context.Cause(ctx))
+		return canceled(ctx)
 	}
 	return err
+}
+
+//go:noinline
+func canceled(ctx context.Context) error {
+	return fmt.Errorf("telnet: %w", context.Cause(ctx))
+}
+
+//go:noinline
+func readError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	return fmt.Errorf("telnet: read: %w", err)
 }
 
 // conn is the state of one conversation, allocated once: a few hundred bytes
@@ -88,16 +131,7 @@ type conn struct {
 
 func newConn(s *session.Session) *conn {
 	cfg := s.Config()
-	c := &conn{s: s, host: cfg.Hostname, lineMax: cfg.Limits.LineMax, maxAttempts: cfg.Limits.Attempts}
-	if len(c.host) > hostMax {
-		c.host = c.host[:hostMax]
-	}
-	if c.host == "" {
-		c.host = "(none)" // what Linux calls a host without a name
-	}
-	if strings.IndexByte(c.host, cmdIAC) >= 0 {
-		c.host = strings.ReplaceAll(c.host, "\xff", "\xff\xff")
-	}
+	c := &conn{s: s, host: hostname(cfg.Hostname), lineMax: cfg.Limits.LineMax, maxAttempts: cfg.Limits.Attempts}
 	if c.lineMax <= 0 {
 		c.lineMax = defaultLineMax
 	}
@@ -111,13 +145,10 @@ func newConn(s *session.Session) *conn {
 }
 
 func (c *conn) run(ctx context.Context) error {
-	// One write, as telnetd sends its options and login's first prompt
-	// (print_login_issue's "\r\n" through the tty's ONLCR) together.
-	c.put(negotiation)
-	c.put("\r\r\n")
-	c.prompt()
-	if err := c.flush(); err != nil {
-		return err
+	if !c.s.Greeted() {
+		if err := (*Handler)(nil).Greet(c.s); err != nil {
+			return err
+		}
 	}
 	for {
 		n, rerr := c.s.Read(c.rbuf[:])
@@ -133,10 +164,7 @@ func (c *conn) run(ctx context.Context) error {
 			return err
 		}
 		if rerr != nil {
-			if errors.Is(rerr, io.EOF) {
-				return io.EOF
-			}
-			return fmt.Errorf("telnet: read: %w", rerr)
+			return readError(rerr)
 		}
 	}
 }

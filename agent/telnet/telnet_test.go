@@ -66,7 +66,7 @@ func TestGreetingOneWrite(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	s := session.New(b, Service23, 23, 1, testConfig(), eventtest.New())
-	go Handler{}.Serve(context.Background(), s)
+	go (&Handler{}).Serve(context.Background(), s)
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 256)
 	n, err := a.Read(buf) // net.Pipe hands over one write per read at most
@@ -595,7 +595,7 @@ func TestCancelInDelay(t *testing.T) {
 	s := session.New(b, Service23, 23, 1, cfg, eventtest.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- Handler{}.Serve(ctx, s) }()
+	go func() { errc <- (&Handler{}).Serve(ctx, s) }()
 	go io.Copy(io.Discard, a)
 	a.Write([]byte("admin\r\npw\r\n"))
 	time.Sleep(50 * time.Millisecond)
@@ -617,7 +617,7 @@ func TestOneBytePerRead(t *testing.T) {
 	sink := eventtest.New()
 	s := session.New(b, Service23, 23, 1, testConfig(), sink)
 	errc := make(chan error, 1)
-	go func() { errc <- Handler{}.Serve(context.Background(), s) }()
+	go func() { errc <- (&Handler{}).Serve(context.Background(), s) }()
 	want := string(loadHex(t, refGreeting)) + "ad\xff\xffx\b \bmin\r\nPassword: " + again + "\r\nOpenWrt login: "
 	outc := make(chan []byte, 1)
 	go func() { // the server's output, read as it comes, until it is all there

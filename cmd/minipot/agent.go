@@ -101,7 +101,7 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 // handlers maps each kind of service to its fake conversation.
 func handlers(svc settings.Service) session.Handler {
 	if svc.Kind == settings.Telnet {
-		return telnet.Handler{}
+		return &telnet.Handler{}
 	}
 	return httpd.ForService(svc.Key, svc.Port)
 }

@@ -23,7 +23,7 @@ func withEventLog(next event.Sink, log zerolog.Logger) event.Sink {
 	return logSink{next: next, log: log}
 }
 
-func (s logSink) Emit(e event.Event) {
+func (s logSink) Emit(e *event.Event) {
 	s.next.Emit(e)
 	l := s.log.Debug().Str("service", e.Service).Str("action", string(e.Action)).
 		Str("src", e.SrcIP).Int("src_port", e.SrcPort).Int64("conn", e.ConnID)

@@ -162,7 +162,7 @@ func BenchmarkWrite(b *testing.B) {
 				}
 				e := evs[i%len(evs)]
 				e.Time = time.Now()
-				s.Emit(e)
+				s.Emit(&e)
 			}
 			if err := s.Flush(context.Background()); err != nil {
 				b.Fatal(err)
@@ -220,7 +220,7 @@ func BenchmarkEmit(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			s.Emit(evs[i%len(evs)])
+			s.Emit(&evs[i%len(evs)])
 			i++
 		}
 	})
@@ -250,7 +250,7 @@ func BenchmarkQuery(b *testing.B) {
 		e := gen.next()
 		e.Time = start.Add(time.Duration(i) * time.Millisecond)
 		seen[e.SrcIP]++
-		s.Emit(e)
+		s.Emit(&e)
 	}
 	if err := s.Flush(context.Background()); err != nil {
 		b.Fatal(err)

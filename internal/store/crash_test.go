@@ -144,7 +144,7 @@ func crashChild(path string) {
 	gen := newTraffic(1, 20000)
 	for time.Now().Before(stop) {
 		for range 1000 {
-			s.Emit(gen.next())
+			emitv(s, gen.next())
 		}
 		if len(s.queue) > cap(s.queue)/2 {
 			time.Sleep(time.Millisecond)

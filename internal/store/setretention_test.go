@@ -13,7 +13,7 @@ func TestSetRetention(t *testing.T) {
 	s, path := openTest(t, Options{BatchSize: 16})
 	emit := func(n int) {
 		for i := range n {
-			s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect, ConnID: int64(i)})
+			s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect, ConnID: int64(i)})
 		}
 		flush(t, s)
 	}

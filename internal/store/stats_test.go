@@ -79,7 +79,7 @@ func (f *statsFixture) emit(n int, from, to time.Time) {
 		if e.Action == event.Request {
 			e.Count = 1 + f.rng.Int64N(4) // repeats of one request, stored once
 		}
-		f.st.Emit(e)
+		f.st.Emit(&e)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -316,7 +316,7 @@ func BenchmarkStats(b *testing.B) {
 		}
 		e := gen.next()
 		e.Time = start.Add(time.Duration(i) * step)
-		st.Emit(e)
+		st.Emit(&e)
 	}
 	if err := st.Flush(context.Background()); err != nil {
 		b.Fatal(err)
@@ -372,7 +372,7 @@ func BenchmarkStats(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			for range 1000 {
-				st.Emit(gen.next())
+				emitv(st, gen.next())
 			}
 			if err := st.Flush(context.Background()); err != nil {
 				b.Fatal(err)

@@ -119,7 +119,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	s, path := openTest(t, Options{})
 	for _, tt := range tests {
-		s.Emit(tt.in)
+		emitv(s, tt.in)
 	}
 	flush(t, s)
 	got := all(t, s, Filter{Limit: MaxLimit})
@@ -166,7 +166,7 @@ func TestRoundTrip(t *testing.T) {
 func TestEmitStampsZeroTime(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	before := time.Now().Truncate(time.Millisecond)
-	s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
+	s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
 	after := time.Now()
 	flush(t, s)
 	evs, _, err := s.Query(context.Background(), Filter{})
@@ -197,7 +197,7 @@ func fixture(t *testing.T, s *Store) []event.Event {
 			Action:  actions[(i/5)%len(actions)],
 			ConnID:  int64(i),
 		}
-		s.Emit(e)
+		s.Emit(&e)
 		e.ID = int64(i + 1)
 		evs = append(evs, e)
 	}
@@ -272,7 +272,7 @@ func TestQueryFilters(t *testing.T) {
 func TestQueryLimitAndCursor(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	for range MaxLimit + 10 {
-		s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
+		s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
 	}
 	flush(t, s)
 	ctx := context.Background()
@@ -363,7 +363,7 @@ func TestRetentionRows(t *testing.T) {
 	const maxRows = 100
 	s, path := openTest(t, Options{MaxRows: maxRows, BatchSize: 16})
 	for i := range 1000 {
-		s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect, ConnID: int64(i)})
+		s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect, ConnID: int64(i)})
 	}
 	flush(t, s)
 	checkIDs := func(wantLo, wantHi int64) {
@@ -404,7 +404,7 @@ func TestRetentionAge(t *testing.T) {
 			tm = fresh
 			wantIDs = append(wantIDs, int64(i+1))
 		}
-		s.Emit(event.Event{Time: tm, Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
+		s.Emit(&event.Event{Time: tm, Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
 		if i%4096 == 0 {
 			flush(t, s) // do not overflow the queue
 		}
@@ -476,7 +476,7 @@ func TestDropWhenFull(t *testing.T) {
 			for range 4 {
 				wg.Go(func() {
 					for range total / 4 {
-						s.Emit(tt.ev)
+						emitv(s, tt.ev)
 					}
 				})
 			}
@@ -499,7 +499,7 @@ func TestDropWhenFull(t *testing.T) {
 			if n, err := r.Count(context.Background(), Filter{}); err != nil || uint64(n) != s.Written() {
 				t.Errorf("Count = %d, %v; want Written = %d", n, err, s.Written())
 			}
-			s.Emit(tt.ev)
+			emitv(s, tt.ev)
 			if d := s.Dropped(); d != total-s.Written()+1 {
 				t.Errorf("Emit after Close: Dropped = %d, want one more", d)
 			}
@@ -512,7 +512,7 @@ func TestCloseFlushes(t *testing.T) {
 	s, path := openTest(t, Options{BatchSize: 100000, QueueSize: 100000, FlushInterval: time.Hour})
 	const n = 5000
 	for i := range n {
-		s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Login, ConnID: int64(i)})
+		s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Login, ConnID: int64(i)})
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -538,7 +538,7 @@ func TestCloseFlushes(t *testing.T) {
 
 func TestFlushInterval(t *testing.T) {
 	s, _ := openTest(t, Options{BatchSize: 1000, FlushInterval: 10 * time.Millisecond})
-	s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
+	s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Written() != 1 {
 		if time.Now().After(deadline) {
@@ -592,7 +592,7 @@ func TestPurge(t *testing.T) {
 			defer r.Close()
 			// More than one purge chunk of ids.
 			for i := range purgeChunk + 500 {
-				s.Emit(withCreds(i))
+				emitv(s, withCreds(i))
 				if i%8192 == 0 {
 					flush(t, s)
 				}
@@ -618,7 +618,7 @@ func TestPurge(t *testing.T) {
 				t.Error("the password is still in the file after PurgeCredentials")
 			}
 
-			s.Emit(withCreds(0))
+			emitv(s, withCreds(0))
 			flush(t, s)
 			evs, _, err = s.Query(ctx, Filter{Limit: 1})
 			if err != nil || len(evs) != 1 {
@@ -639,7 +639,7 @@ func TestPurge(t *testing.T) {
 				t.Errorf("Size after PurgeAll = %d, %v; before %d", size, err, sizeBefore)
 			}
 			// Ids are not reused after a purge.
-			s.Emit(withCreds(1))
+			emitv(s, withCreds(1))
 			flush(t, s)
 			evs, _, err = s.Query(ctx, Filter{})
 			if err != nil || len(evs) != 1 || evs[0].ID <= lastID {
@@ -656,7 +656,7 @@ func TestPurgeAfterRetention(t *testing.T) {
 	const secret = "s3cret-on-the-freelist"
 	s, path := openTest(t, Options{MaxRows: 100, BatchSize: 500})
 	for i := range 20000 {
-		s.Emit(event.Event{Service: "23tcp", SrcIP: fmt.Sprintf("192.0.2.%d", i%250), Action: event.Login,
+		s.Emit(&event.Event{Service: "23tcp", SrcIP: fmt.Sprintf("192.0.2.%d", i%250), Action: event.Login,
 			Username: "root", Password: secret, URL: strings.Repeat("u", i%2000)})
 		if i%5000 == 0 {
 			flush(t, s)
@@ -750,7 +750,7 @@ func TestOpen(t *testing.T) {
 func TestSize(t *testing.T) {
 	s, path := openTest(t, Options{})
 	for range 1000 {
-		s.Emit(event.Event{Service: "80tcp", SrcIP: "192.0.2.1", Action: event.Request, URL: strings.Repeat("u", 500)})
+		s.Emit(&event.Event{Service: "80tcp", SrcIP: "192.0.2.1", Action: event.Request, URL: strings.Repeat("u", 500)})
 	}
 	flush(t, s)
 	size, err := s.Size()
@@ -781,7 +781,7 @@ func TestOnError(t *testing.T) {
 		BEGIN SELECT RAISE(ABORT, 'refused by test'); END`); err != nil {
 		t.Fatal(err)
 	}
-	s.Emit(event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
+	s.Emit(&event.Event{Service: "23tcp", SrcIP: "192.0.2.1", Action: event.Connect})
 	flush(t, s)
 	mu.Lock()
 	defer mu.Unlock()
@@ -814,7 +814,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.Emit(event.Event{Time: time.UnixMilli(2000), Service: "80tcp", SrcIP: "192.0.2.1", Action: event.Request, URL: "/", Count: 7})
+	s.Emit(&event.Event{Time: time.UnixMilli(2000), Service: "80tcp", SrcIP: "192.0.2.1", Action: event.Request, URL: "/", Count: 7})
 	flush(t, s)
 	got := all(t, s, Filter{})
 	if len(got) != 2 || got[1].URL != "/" || got[1].Count != 1 || got[0].Count != 7 {
@@ -825,3 +825,6 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Errorf("user_version %d, %v; want %d", v, err, len(migrations))
 	}
 }
+
+// emitv emits a copy of e.
+func emitv(s *Store, e event.Event) { s.Emit(&e) }

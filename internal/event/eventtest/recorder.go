@@ -21,9 +21,9 @@ type Recorder struct {
 func New() *Recorder { return &Recorder{more: make(chan struct{}, 1)} }
 
 // Emit records e.
-func (r *Recorder) Emit(e event.Event) {
+func (r *Recorder) Emit(e *event.Event) {
 	r.mu.Lock()
-	r.evs = append(r.evs, e)
+	r.evs = append(r.evs, *e)
 	r.mu.Unlock()
 	select {
 	case r.more <- struct{}{}:

@@ -138,9 +138,10 @@ func TestUIPage(t *testing.T) {
 	if err != nil || r.Outcome != bot.Rejected {
 		t.Fatalf("telnet attempt: %+v, %v", r, err)
 	}
-	rawHTTP(t, a.Addr("80tcp"), "GET "+xssURL+" HTTP/1.1\r\nHost: router\r\nUser-Agent: "+xssUA+"\r\n\r\n")
+	// Three times on one connection: stored once, then as its 2 repeats.
+	rawHTTP(t, a.Addr("80tcp"), strings.Repeat("GET "+xssURL+" HTTP/1.1\r\nHost: router\r\nUser-Agent: "+xssUA+"\r\n\r\n", 3))
 	a.find(t, 1, logins("23tcp"))
-	a.find(t, 1, func(e event.Event) bool { return e.Service == "80tcp" && e.UserAgent == xssUA })
+	a.find(t, 1, func(e event.Event) bool { return e.Service == "80tcp" && e.UserAgent == xssUA && e.Count == 2 })
 	eventually(t, 15*time.Second, "the attacks panel shows the attempts", func() (bool, string) {
 		if err := b.run(5*time.Second, chromedp.Click(chromedp.CSS("#refresh"))); err != nil {
 			return false, err.Error()
@@ -148,7 +149,8 @@ func TestUIPage(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		events, sources, pairs := b.text("#events tbody"), b.text("#top-sources tbody"), b.text("#top-pairs tbody")
 		ok := strings.Contains(events, "user root / password xc3511") && strings.Contains(events, xssURL) &&
-			strings.Contains(events, "User-Agent: "+xssUA) && strings.Contains(sources, "127.0.0.1") &&
+			strings.Contains(events, "User-Agent: "+xssUA) && strings.Contains(events, "repeated 2 times") &&
+			strings.Contains(sources, "127.0.0.1") &&
 			strings.Contains(pairs, "xc3511")
 		return ok, fmt.Sprintf("events %q, sources %q, credentials %q", tail(events, 600), sources, pairs)
 	})

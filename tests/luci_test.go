@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/event"
 )
 
 // TestLuCIAppFiles checks the app's static contracts: the rpcd ACL grants
@@ -187,9 +188,14 @@ func TestLuCIView(t *testing.T) {
 		t.Fatalf("bot attempt: %+v, %v", r, err)
 	}
 	a.find(t, 1, logins("23tcp"))
+	// A request repeated on one connection shows once and as its repeats.
+	rawHTTP(t, a.Addr("80tcp"), strings.Repeat("GET /again HTTP/1.1\r\nHost: router\r\n\r\n", 3))
+	a.find(t, 1, func(e event.Event) bool { return e.URL == "/again" && e.Count == 2 })
 	b.do(`window.__luci.poll()`)
 	b.waitFor("the attempt is in the latest events",
 		`document.querySelector('#minipot-attacks .minipot-latest').textContent.includes("admin / ")`)
+	b.waitFor("the repeats are in the latest events",
+		`document.querySelector('#minipot-attacks .minipot-latest').textContent.includes("GET /again (repeated 2 times)")`)
 	shown := evalJS[struct {
 		Latest, Pairs, Sources string
 		Imgs, Peak             int

@@ -52,7 +52,9 @@ var _ session.Greeter = (*Handler)(nil)
 // Greet sends what BusyBox telnetd sends first: its options and login's
 // first prompt, in one write (print_login_issue's "\r\n" through the tty's
 // ONLCR).
-func (*Handler) Greet(s *session.Session) error {
+func (*Handler) Greet(s *session.Session) error { return greet(s) }
+
+func greet(s *session.Session) error {
 	var buf [len(negotiation) + len("\r\r\n") + 2*hostMax + len(" login: ")]byte
 	b := append(append(buf[:0], negotiation...), "\r\r\n"...)
 	b = append(append(b, hostname(s.Config().Hostname)...), " login: "...)
@@ -146,7 +148,7 @@ func newConn(s *session.Session) *conn {
 
 func (c *conn) run(ctx context.Context) error {
 	if !c.s.Greeted() {
-		if err := (*Handler)(nil).Greet(c.s); err != nil {
+		if err := greet(c.s); err != nil {
 			return err
 		}
 	}

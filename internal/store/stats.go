@@ -298,9 +298,8 @@ func (d *delta) addRows(rows *sql.Rows) (last int64, err error) {
 }
 
 // add counts one event with sign +1 or -1. The summaries count events (a
-// row of repeated requests counts as its
-// Count), while hours.n counts rows, which the consistency check compares
-// with the table.
+// row of repeated requests counts as its Count), while hours.n counts
+// rows, which the consistency check compares with the table.
 func (d *delta) add(e statRow, sign int64) {
 	h := floorDiv(e.ts, hourMS)
 	w := sign * max(e.count, 1)

@@ -88,10 +88,10 @@ func OpenReader(path string) (*Reader, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("open store for reading: %w", err)
 	}
-	db, err := sql.Open("sqlite", dsn(abs, url.Values{
+	db, err := openDB(abs, url.Values{
 		"mode":    {"ro"},
 		"_pragma": {"busy_timeout(5000)", "query_only(1)"},
-	}))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s for reading: %w", abs, err)
 	}
@@ -276,11 +276,11 @@ func (r *Reader) PurgeAll(ctx context.Context) error {
 func (r *Reader) withWriteConn(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
 	// mode=rw: never create the file, and never as root a file the
 	// unprivileged agent could then not write.
-	db, err := sql.Open("sqlite", dsn(r.path, url.Values{
+	db, err := openDB(r.path, url.Values{
 		"mode":    {"rw"},
 		"_txlock": {"immediate"},
 		"_pragma": {"busy_timeout(5000)"},
-	}))
+	})
 	if err != nil {
 		return fmt.Errorf("open store for purge: %w", err)
 	}

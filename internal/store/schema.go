@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -117,12 +118,26 @@ func userVersion(ctx context.Context, q queryer) (int, error) {
 	return v, nil
 }
 
-// dsn builds a modernc.org/sqlite data source name for the file at path
-// (absolute). The path goes through SQLite's URI parser, so characters such
-// as '?', '#' and '%' in folder names are escaped rather than cutting it.
+// openDB opens the SQLite file at path (absolute) through the driver of
+// this build (driver_*.go): the one place that knows the data source name
+// syntax, which both drivers share. The path goes through SQLite's URI
+// parser, so characters such as '?', '#' and '%' in folder names are
+// escaped rather than cutting it. Transactions begun through database/sql
+// are DEFERRED unless params say otherwise: the drivers' defaults differ.
+func openDB(path string, params url.Values) (*sql.DB, error) {
+	return sql.Open(driverName, dsn(path, params))
+}
+
 func dsn(path string, params url.Values) string {
+	if params.Get("_txlock") == "" {
+		params = maps.Clone(params)
+		if params == nil {
+			params = url.Values{}
+		}
+		params.Set("_txlock", "deferred")
+	}
 	u := url.URL{Path: filepath.ToSlash(path)}
-	// url.Values.Encode sorts keys; the driver applies _pragma busy_timeout
-	// first whatever the order.
+	// url.Values.Encode sorts keys but keeps each key's values in order:
+	// busy_timeout stays the first _pragma, as ncruces wants it.
 	return "file:" + u.EscapedPath() + "?" + params.Encode()
 }

@@ -105,9 +105,9 @@ func OpenStats(r *Reader, dir string) (*Stats, error) {
 	f.Close()
 	// The summaries can always be rebuilt: no fsync, and the rollback
 	// journal in memory.
-	db, err := sql.Open("sqlite", dsn(path, url.Values{
+	db, err := openDB(path, url.Values{
 		"_pragma": {"journal_mode(memory)", "synchronous(off)", "cache_size(-4096)"},
-	}))
+	})
 	if err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("open statistics file: %w", err)

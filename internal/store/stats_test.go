@@ -46,7 +46,7 @@ func newStatsFixture(t *testing.T) *statsFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stats.Close() })
-	raw, err := sql.Open("sqlite", dsn(path, url.Values{"mode": {"rw"}, "_pragma": {"busy_timeout(10000)"}}))
+	raw, err := openDB(path, url.Values{"mode": {"rw"}, "_pragma": {"busy_timeout(10000)"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package store keeps the agent's events in SQLite (modernc.org/sqlite,
-// pure Go) and reads them back for the API.
+// Package store keeps the agent's events in SQLite (pure Go: see
+// driver_*.go for which SQLite each architecture gets) and reads them back
+// for the API.
 //
 // One process writes: the agent opens a Store, and Emit hands events to a
 // bounded queue that a single goroutine writes in batches, one transaction
@@ -41,8 +42,6 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
-
-	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
 
 // ErrClosed is returned by operations on a closed Store.
@@ -196,7 +195,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("create store: %w", err)
 	}
 
-	db, err := sql.Open("sqlite", dsn(abs, url.Values{
+	db, err := openDB(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")",
 			"journal_mode(WAL)",
@@ -209,7 +208,7 @@ func Open(path string, opt Options) (*Store, error) {
 			// page slack after retention or a purge.
 			"secure_delete(FAST)",
 		},
-	}))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}

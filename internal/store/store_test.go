@@ -65,7 +65,7 @@ func all(t *testing.T, r interface {
 // independent view of what is on disk.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", dsn(path, url.Values{"mode": {"rw"}, "_pragma": {"busy_timeout(10000)"}}))
+	db, err := openDB(path, url.Values{"mode": {"rw"}, "_pragma": {"busy_timeout(10000)"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -794,7 +794,7 @@ func TestOnError(t *testing.T) {
 // migrated in place, and its rows each stand for one event.
 func TestMigrateFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
-	db, err := sql.Open("sqlite", dsn(path, url.Values{}))
+	db, err := openDB(path, url.Values{})
 	if err != nil {
 		t.Fatal(err)
 	}

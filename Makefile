@@ -48,14 +48,19 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "not gofmt-formatted"; exit 1; }
 
-# Static, stripped builds for the routers: Turris Omnia (ARMv7), Turris MOX
-# (ARM64) and x86-64. modernc.org/sqlite has no MIPS port (see docs/).
+# Static, stripped builds for every router architecture OpenWrt runs Go on,
+# each with its size raw and compressed with xz (what a firmware image or a
+# package on flash costs). MIPS gets github.com/ncruces/go-sqlite3, the
+# others modernc.org/sqlite (internal/store/driver_*.go,
+# docs/architectures.md). CROSS picks a subset, e.g. CROSS="mipsle arm:7".
+CROSS ?= mips mipsle arm:5 arm:6 arm:7 arm64 386 amd64 riscv64
 cross:
 	@mkdir -p dist
-	@set -e; for t in arm:7 arm64: amd64:; do \
-		arch=$${t%%:*}; arm=$${t#*:}; out=dist/minipot-linux-$$arch$${arm:+v$$arm}; \
-		GOOS=linux GOARCH=$$arch GOARM=$$arm $(BUILD) -o $$out ./cmd/minipot; \
-		printf '%-32s %9d bytes\n' $$out $$(stat -c %s $$out); \
+	@set -e; for t in $(CROSS); do \
+		arch=$${t%%:*}; arm=$$(case $$t in *:*) echo $${t#*:};; esac); \
+		out=dist/minipot-linux-$$arch$${arm:+v$$arm}; \
+		GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat GO386=softfloat $(BUILD) -o $$out ./cmd/minipot; \
+		printf '%-32s %9d bytes  xz %9d bytes\n' $$out $$(stat -c %s $$out) $$(xz -9 -T1 -c $$out | wc -c); \
 	done
 
 # Each fuzz target for FUZZTIME.

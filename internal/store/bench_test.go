@@ -154,7 +154,7 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			cpu0, io0 := usage()
+			cpu0, io0 := procUsage()
 			b.ResetTimer()
 			for i := range b.N {
 				for len(s.queue) > cap(s.queue)*3/4 {
@@ -168,7 +168,7 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu1, io1 := usage()
+			cpu1, io1 := procUsage()
 			if s.Dropped() != 0 {
 				b.Errorf("%d events dropped", s.Dropped())
 			}
@@ -185,9 +185,9 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-// usage returns the CPU time of this process and the bytes it has passed
+// procUsage returns the CPU time of this process and the bytes it has passed
 // to write(2) (WAL, checkpoints; Linux only, else 0).
-func usage() (time.Duration, int64) {
+func procUsage() (time.Duration, int64) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

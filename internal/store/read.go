@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -240,23 +238,12 @@ func (r *Reader) Count(ctx context.Context, f Filter) (int64, error) {
 	return n, nil
 }
 
-// Size returns the bytes the store occupies on disk: the database file and
-// its -wal and -shm companions.
-func (r *Reader) Size() (int64, error) { return fileSize(r.path) }
-
-func fileSize(path string) (int64, error) {
-	var total int64
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		fi, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) && p != path {
-			continue // no WAL: the last connection closed cleanly
-		}
-		if err != nil {
-			return 0, fmt.Errorf("store size: %w", err)
-		}
-		total += fi.Size()
-	}
-	return total, nil
+// Size returns the bytes the store occupies on disk: the database file, its
+// -wal and -shm companions, the statistics files and the purge reserve:
+// what Options.MaxSize bounds.
+func (r *Reader) Size() (int64, error) {
+	u, err := usage(r.path)
+	return u.Total(), err
 }
 
 // PurgeCredentials blanks the username and password of every stored event.
@@ -291,4 +278,16 @@ func (r *Reader) withWriteConn(ctx context.Context, fn func(context.Context, *sq
 	}
 	defer conn.Close()
 	return fn(ctx, conn)
+}
+
+// IDRange returns the lowest and highest id stored, both 0 when the store
+// is empty. Two lookups at the ends of the rowid b-tree: cheap at any size.
+// Ids only grow, so an id below lo that a reader has not seen was deleted
+// by retention (MaxAge, MaxRows, MaxSize) or a purge.
+func (r *Reader) IDRange(ctx context.Context) (lo, hi int64, err error) {
+	var l, h sql.NullInt64
+	if err := idRange(ctx, r.db, &l, &h); err != nil {
+		return 0, 0, fmt.Errorf("read id range: %w", err)
+	}
+	return l.Int64, h.Int64, nil
 }

@@ -71,6 +71,12 @@ type Options struct {
 	// MaxRows keeps at most this many events, deleting the oldest; 0 is
 	// unbounded. It is enforced with every batch.
 	MaxRows int64
+	// MaxSize bounds the bytes of every file of the store, the API's
+	// statistics included (see Budget); 0 is unbounded. The database file
+	// cannot grow past its share (SQLite's max_page_count); as it nears
+	// it, each batch deletes the oldest events (counted in Evicted). Below
+	// MinMaxSize is an error. It takes effect when the store is opened.
+	MaxSize int64
 	// RetentionInterval is how often MaxAge is applied (default 1 minute).
 	RetentionInterval time.Duration
 	// CacheKiB is the writer's SQLite page cache (default 8192). The
@@ -109,8 +115,11 @@ const (
 
 func (o Options) withDefaults() (Options, error) {
 	if o.QueueSize < 0 || o.QueueBytes < 0 || o.BatchSize < 0 || o.FlushInterval < 0 ||
-		o.MaxAge < 0 || o.MaxRows < 0 || o.RetentionInterval < 0 || o.CacheKiB < 0 {
+		o.MaxAge < 0 || o.MaxRows < 0 || o.RetentionInterval < 0 || o.CacheKiB < 0 || o.MaxSize < 0 {
 		return o, errors.New("store options must not be negative")
+	}
+	if o.MaxSize > 0 && o.MaxSize < MinMaxSize {
+		return o, fmt.Errorf("store max size %d is below the smallest, %d bytes", o.MaxSize, MinMaxSize)
 	}
 	if o.QueueSize == 0 {
 		o.QueueSize = defaultQueueSize
@@ -154,6 +163,7 @@ type Store struct {
 
 	written atomic.Uint64
 	dropped atomic.Uint64
+	evicted atomic.Uint64
 
 	// The retention limits, changeable while the writer runs (SIGHUP).
 	maxAge    atomic.Int64 // time.Duration
@@ -195,14 +205,21 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("create store: %w", err)
 	}
 
+	walPages, walLimit := walAutocheckpoint, int64(journalSizeLimit)
+	if b := BudgetFor(opt.MaxSize); b.Total > 0 {
+		// Checkpoint at half the WAL's share: a batch written after it
+		// still fits, and the writer truncates past the share.
+		walLimit = b.WAL
+		walPages = int(max(b.WAL/2/4096, 16))
+	}
 	db, err := openDB(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")",
 			"journal_mode(WAL)",
 			"synchronous(NORMAL)",
 			"cache_size(-" + strconv.Itoa(opt.CacheKiB) + ")",
-			"wal_autocheckpoint(" + strconv.Itoa(walAutocheckpoint) + ")",
-			"journal_size_limit(" + strconv.Itoa(journalSizeLimit) + ")",
+			"wal_autocheckpoint(" + strconv.Itoa(walPages) + ")",
+			"journal_size_limit(" + strconv.FormatInt(walLimit, 10) + ")",
 			// Zero what a delete frees inside a page, at no extra I/O,
 			// so that attacker bytes (and passwords) do not linger in
 			// page slack after retention or a purge.
@@ -295,6 +312,16 @@ func (s *Store) Written() uint64 { return s.written.Load() }
 // closed, or a batch that failed to write (reported to Options.OnError).
 func (s *Store) Dropped() uint64 { return s.dropped.Load() }
 
+// Evicted returns how many stored events were deleted, oldest first, to
+// keep the store within Options.MaxSize.
+func (s *Store) Evicted() uint64 { return s.evicted.Load() }
+
+// Bound returns Options.MaxSize (0: unbounded).
+func (s *Store) Bound() int64 { return s.opt.MaxSize }
+
+// Usage measures the store's files (see Budget).
+func (s *Store) Usage() (Usage, error) { return usage(s.reader.path) }
+
 // Flush returns once every event emitted before the call is written (or
 // dropped).
 func (s *Store) Flush(ctx context.Context) error {
@@ -376,4 +403,9 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// IDRange is (*Reader).IDRange on the agent's own handle.
+func (s *Store) IDRange(ctx context.Context) (lo, hi int64, err error) {
+	return s.reader.IDRange(ctx)
 }

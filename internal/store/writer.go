@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +67,12 @@ type writer struct {
 	// inserted, minID is at most the smallest id present. Row retention
 	// works from them without counting rows (count(*) is linear in SQLite).
 	minID, maxID int64
+
+	// path is the database file; budget its share of Options.MaxSize,
+	// maxPages the database's in pages (0: unbounded).
+	path     string
+	budget   Budget
+	maxPages int64
 }
 
 func newWriter(path string, db *sql.DB, opt Options) (*writer, error) {
@@ -73,7 +81,7 @@ func newWriter(path string, db *sql.DB, opt Options) (*writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	w := &writer{opt: opt, conn: conn, batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
+	w := &writer{opt: opt, conn: conn, path: path, budget: BudgetFor(opt.MaxSize), batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
 	if err := w.init(ctx, path); err != nil {
 		w.close()
 		return nil, err
@@ -97,6 +105,11 @@ func (w *writer) init(ctx context.Context, path string) error {
 	if err := w.loadIDs(ctx); err != nil {
 		return fmt.Errorf("open store %s: %w", path, err)
 	}
+	if w.budget.Total > 0 {
+		if err := w.bound(ctx); err != nil {
+			return fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	st, err := w.conn.PrepareContext(ctx, insertSQL(1))
 	if err != nil {
 		return fmt.Errorf("open store %s: prepare insert: %w", path, err)
@@ -104,6 +117,28 @@ func (w *writer) init(ctx context.Context, path string) error {
 	w.insert = st
 	if w.multi, err = w.conn.PrepareContext(ctx, insertSQL(insertRows)); err != nil {
 		return fmt.Errorf("open store %s: prepare insert: %w", path, err)
+	}
+	return nil
+}
+
+// bound caps the database file at its share of MaxSize and sets the purge
+// reserve aside. SQLite never lowers max_page_count below the pages the file
+// already has: a file that grew under a larger bound keeps its size (its
+// free pages are reused) until a PurgeAll.
+func (w *writer) bound(ctx context.Context) error {
+	_, _, pageSize, err := pageCounts(ctx, w.conn)
+	if err != nil {
+		return err
+	}
+	var got int64
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA max_page_count = "+strconv.FormatInt(max(w.budget.DB/pageSize, 1), 10)).Scan(&got); err != nil {
+		return fmt.Errorf("set max_page_count: %w", err)
+	}
+	w.maxPages = got
+	// Without room for the reserve the store still works; a purge on a
+	// full disk then has less to start from.
+	if err := makeReserve(w.path, w.budget.Reserve); err != nil {
+		w.report(err)
 	}
 	return nil
 }
@@ -246,6 +281,14 @@ func (w *writer) flush() {
 		if err = w.writeBatch(); err == nil {
 			break
 		}
+		if isFull(err) {
+			// No room, in the file's share or on the disk: the oldest
+			// quarter goes, and the batch is tried again.
+			w.evictFraction(4)
+		}
+	}
+	if err == nil {
+		w.checkWAL()
 	}
 	n := uint64(len(w.batch))
 	if err != nil {
@@ -311,11 +354,77 @@ func (w *writer) writeBatch() (err error) {
 			minID = upTo + 1
 		}
 	}
+	if w.maxPages > 0 {
+		if minID, err = w.evictForSize(ctx, minID, last); err != nil {
+			return err
+		}
+	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	w.maxID, w.minID = last, minID
 	return nil
+}
+
+// evictForSize deletes the oldest events, inside the batch's transaction,
+// once the database uses nine tenths of its pages: as many as bring it back
+// to three quarters, by the average bytes of a row. What they free is
+// reused by the next batches, so the file stays within max_page_count with
+// room for a batch. It returns the new lowest id.
+func (w *writer) evictForSize(ctx context.Context, minID, last int64) (int64, error) {
+	pages, free, _, err := pageCounts(ctx, w.conn)
+	if err != nil {
+		return minID, err
+	}
+	used, rows := pages-free, last-minID+1
+	if used*10 < w.maxPages*9 || rows <= 0 {
+		return minID, nil
+	}
+	n := max((used-w.maxPages*3/4)*rows/max(used, 1), 1)
+	res, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id < ?", minID+n)
+	if err != nil {
+		return minID, fmt.Errorf("delete beyond max size: %w", err)
+	}
+	gone, _ := res.RowsAffected()
+	w.s.evicted.Add(uint64(gone))
+	return minID + n, nil
+}
+
+// evictFraction deletes the oldest 1/part of the events in a transaction of
+// its own, after a write found no room.
+func (w *writer) evictFraction(part int64) {
+	ctx := context.Background()
+	// A failed batch may have left the ids unknown.
+	if err := w.loadIDs(ctx); err != nil {
+		w.report(err)
+		return
+	}
+	n := max((w.maxID-w.minID+1)/part, 1)
+	res, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id < ?", w.minID+n)
+	if err != nil {
+		w.report(fmt.Errorf("store: make room: %w", err))
+		return
+	}
+	gone, _ := res.RowsAffected()
+	w.s.evicted.Add(uint64(gone))
+	w.minID += n
+}
+
+// checkWAL empties the WAL once it outgrows its share of MaxSize. The
+// automatic checkpoints copy it back at half the share but cannot restart it
+// while a reader holds an old snapshot, and a flood then grows it batch
+// after batch; TRUNCATE waits for those readers (busy_timeout).
+func (w *writer) checkWAL() {
+	if w.budget.WAL <= 0 {
+		return
+	}
+	fi, err := os.Stat(w.path + "-wal")
+	if err != nil || fi.Size() <= w.budget.WAL {
+		return
+	}
+	if err := checkpointTruncate(context.Background(), w.conn); err != nil {
+		w.report(fmt.Errorf("store: WAL over its share of max size: %w", err))
+	}
 }
 
 // bind fills a, columns values, for one event. Empty text becomes NULL

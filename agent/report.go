@@ -32,6 +32,11 @@ type StoreCounters struct {
 	Path    string `json:"path"`
 	Written uint64 `json:"written"`
 	Dropped uint64 `json:"dropped"`
+	// Evicted counts events deleted to keep within store.max_size.
+	Evicted uint64 `json:"evicted"`
+	// Recovered says what was wrong with a damaged store found at start
+	// and where it was moved; empty if nothing was.
+	Recovered string `json:"recovered,omitempty"`
 }
 
 // ReportFile is the report's name in the runtime folder.

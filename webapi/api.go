@@ -44,8 +44,8 @@ type Config struct {
 	Log zerolog.Logger
 	// Version is reported by /api/v1/version.
 	Version string
-	// StatsDir is where the statistics summaries are kept ("": the
-	// system's temporary folder).
+	// StatsDir is where the statistics summaries are kept ("": beside the
+	// store, where they count in store.max_size; tests set a folder).
 	StatsDir string
 	// ReloadTimeout bounds the wait for the agent to load new settings
 	// (default 5s).

@@ -57,9 +57,12 @@ func (a *API) storePath(snap snapshot) string { return snap.settings.Store.Path 
 // errNoStore reports that the agent has not created the store yet.
 var errNoStore = errors.New("no events stored yet")
 
-// useStore returns the store at path, opened once and kept; release it
-// when done. A store path that changed closes the old one.
-func (a *API) useStore(path string) (*storeHandle, func(), error) {
+// useStore returns the store of snap's store.path, opened once and kept,
+// its statistics bounded by their share of store.max_size; release it when
+// done. A store path that changed closes the old one.
+func (a *API) useStore(snap snapshot) (*storeHandle, func(), error) {
+	path := a.storePath(snap)
+	statsMax := store.BudgetFor(int64(snap.settings.Store.MaxSize) << 20).Stats
 	for {
 		a.storeMu.RLock()
 		if h := a.store; h != nil && h.path == path {
@@ -82,7 +85,7 @@ func (a *API) useStore(path string) (*storeHandle, func(), error) {
 				}
 				return nil, nil, err
 			}
-			st, err := store.OpenStats(r, a.cfg.StatsDir)
+			st, err := store.OpenStats(r, a.cfg.StatsDir, statsMax)
 			if err != nil {
 				r.Close()
 				a.storeMu.Unlock()
@@ -102,7 +105,7 @@ func (a *API) RefreshStats(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, release, err := a.useStore(a.storePath(snap))
+	h, release, err := a.useStore(snap)
 	if errors.Is(err, errNoStore) {
 		return nil
 	}
@@ -183,10 +186,15 @@ type FamilyState struct {
 type StoreState struct {
 	Path    string `json:"path"`
 	Size    int64  `json:"size"`
-	Written uint64 `json:"written"` // by the running agent since it started
-	Dropped uint64 `json:"dropped"` // events the agent could not store (overload)
-	Error   string `json:"error,omitempty"`
-	Note    string `json:"note,omitempty"`
+	Written uint64 `json:"written"`  // by the running agent since it started
+	Dropped uint64 `json:"dropped"`  // events the agent could not store (overload)
+	MaxSize int64  `json:"max_size"` // the bound of Size in bytes; 0: none
+	// Evicted and Recovered come from the agent's report: events deleted
+	// to stay within MaxSize, and a damaged store moved aside at start.
+	Evicted   uint64 `json:"evicted"`
+	Recovered string `json:"recovered,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Note      string `json:"note,omitempty"`
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
@@ -230,14 +238,15 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		doc.Services = append(doc.Services, st)
 	}
 	doc.Firewall = a.firewallState(r.Context(), snap)
-	doc.Store = StoreState{Path: a.storePath(snap)}
+	doc.Store = StoreState{Path: a.storePath(snap), MaxSize: int64(snap.settings.Store.MaxSize) << 20}
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
+		doc.Store.Evicted, doc.Store.Recovered = rep.Store.Evicted, rep.Store.Recovered
 		if rep.Store.Path != "" && rep.Store.Path != doc.Store.Path {
 			doc.Store.Note = "the agent writes to " + rep.Store.Path + " until it restarts (a new store.path takes effect then)"
 		}
 	}
-	if h, release, err := a.useStore(doc.Store.Path); err == nil {
+	if h, release, err := a.useStore(snap); err == nil {
 		doc.Store.Size, err = h.r.Size()
 		release()
 		if err != nil {
@@ -387,7 +396,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	h, release, err := a.useStore(a.storePath(snap))
+	h, release, err := a.useStore(snap)
 	if errors.Is(err, errNoStore) {
 		writeJSON(w, http.StatusOK, page)
 		return
@@ -530,7 +539,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sum store.Summary
-	h, release, err := a.useStore(a.storePath(snap))
+	h, release, err := a.useStore(snap)
 	switch {
 	case errors.Is(err, errNoStore):
 		sum.Since, sum.Until = win.Since.Truncate(time.Hour), win.Until
@@ -653,7 +662,7 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := PurgeResult{Scope: req.Scope, Purged: true}
-	h, release, err := a.useStore(a.storePath(snap))
+	h, release, err := a.useStore(snap)
 	if errors.Is(err, errNoStore) {
 		res.Note = "no events stored yet"
 		writeJSON(w, http.StatusOK, res)

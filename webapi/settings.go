@@ -76,6 +76,7 @@ type StoreDoc struct {
 	Path    string `json:"path"`
 	MaxAge  string `json:"max_age"`
 	MaxRows int    `json:"max_rows"`
+	MaxSize int    `json:"max_size"`
 	Queue   int    `json:"queue"`
 }
 
@@ -110,7 +111,7 @@ func docOf(s settings.Settings) SettingsDoc {
 		},
 		Store: StoreDoc{
 			Path: s.Store.Path, MaxAge: settings.FormatDuration(s.Store.MaxAge),
-			MaxRows: s.Store.MaxRows, Queue: s.Store.Queue,
+			MaxRows: s.Store.MaxRows, MaxSize: s.Store.MaxSize, Queue: s.Store.Queue,
 		},
 		Firewall: FirewallDoc{
 			Backend: s.Firewall.Backend, WANDevices: slices.Clone(s.Firewall.WANDevices),
@@ -160,6 +161,7 @@ type settingsPatch struct {
 		Path    *string `json:"path"`
 		MaxAge  *string `json:"max_age"`
 		MaxRows *int    `json:"max_rows"`
+		MaxSize *int    `json:"max_size"`
 		Queue   *int    `json:"queue"`
 	} `json:"store"`
 	Firewall *struct {
@@ -462,6 +464,7 @@ func applyPatch(cur settings.Settings, p settingsPatch) (settings.Settings, []st
 		setStr("store.path", st.Path, &s.Store.Path)
 		dur("store.max_age", st.MaxAge, &s.Store.MaxAge)
 		setInt("store.max_rows", st.MaxRows, &s.Store.MaxRows)
+		setInt("store.max_size", st.MaxSize, &s.Store.MaxSize)
 		setInt("store.queue", st.Queue, &s.Store.Queue)
 	}
 	if f := p.Firewall; f != nil {
@@ -533,6 +536,7 @@ func flatten(s settings.Settings) [][2]string {
 		{"store.path", s.Store.Path},
 		{"store.max_age", d(s.Store.MaxAge)},
 		{"store.max_rows", i(s.Store.MaxRows)},
+		{"store.max_size", i(s.Store.MaxSize)},
 		{"store.queue", i(s.Store.Queue)},
 		{"firewall.backend", s.Firewall.Backend},
 		{"firewall.wan_devices", strings.Join(s.Firewall.WANDevices, " ")},

@@ -145,7 +145,8 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		}
 		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
 		rep.Services, rep.Connections = a.Status(), a.Counters()
-		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped()}
+		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped(),
+			Evicted: st.Evicted()}
 		rep.Updated = time.Now().UTC()
 		if err := agent.WriteReport(runDir, rep); err != nil {
 			log.Warn().Err(err).Msg("status report")
@@ -186,6 +187,9 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		if next.Store.Path != s.Store.Path {
 			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
 		}
+		if next.Store.MaxSize != s.Store.MaxSize {
+			log.Warn().Int("max_size", next.Store.MaxSize).Msg("reload: a new store.max_size takes effect at restart")
+		}
 		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		if err := a.Apply(next); err != nil {
 			log.Error().Err(err).Msg("reload: some services could not start")
@@ -200,6 +204,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 func storeOptions(s settings.Settings, log zerolog.Logger) store.Options {
 	return store.Options{
 		QueueSize: s.Store.Queue, MaxAge: s.Store.MaxAge, MaxRows: int64(s.Store.MaxRows),
+		MaxSize: int64(s.Store.MaxSize) << 20,
 		OnError: func(err error) { log.Error().Err(err).Msg("store") },
 	}
 }

@@ -49,6 +49,7 @@ var fields = []field{
 	{"store", "path", func(s *Settings) any { return &s.Store.Path }, 1, 4096, "SQLite file of the events"},
 	{"store", "max_age", func(s *Settings) any { return &s.Store.MaxAge }, 0, 0, "delete events older than this (0: keep)"},
 	{"store", "max_rows", func(s *Settings) any { return &s.Store.MaxRows }, 0, 1 << 31, "keep at most this many events (0: no bound)"},
+	{"store", "max_size", func(s *Settings) any { return &s.Store.MaxSize }, 0, 1 << 16, "MiB of every file of the store, statistics included (0: no bound)"},
 	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted"},
 
 	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy"},

@@ -66,6 +66,7 @@ type Store struct {
 	Path    string        // SQLite file
 	MaxAge  time.Duration // events older than this are deleted; 0 keeps them
 	MaxRows int           // at most this many events are kept; 0 = no bound
+	MaxSize int           // MiB of all the store's files (store.Budget); 0 = no bound
 	Queue   int           // events waiting to be written; more are dropped and counted
 }
 
@@ -107,6 +108,9 @@ func Defaults() Settings {
 			Path:    "/var/lib/minipot/events.db",
 			MaxAge:  30 * 24 * time.Hour,
 			MaxRows: 1000000,
+			// A 128 MB router's /var is RAM: 16 MiB is an eighth of it
+			// (docs/agent.md, "The store").
+			MaxSize: 16,
 			Queue:   8192,
 		},
 		Firewall: Firewall{

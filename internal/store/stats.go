@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
@@ -78,6 +80,10 @@ type Stats struct {
 	r    *Reader
 	path string // the summary file, removed by Close
 	db   *sql.DB
+	// lockFile holds the flock that marks the file in use; maxBytes is
+	// its bound (0: none).
+	lockFile *os.File
+	maxBytes int64
 
 	// lock is a one-slot semaphore rather than a mutex so that a waiting
 	// request can give up when its context ends (a first build of a large
@@ -94,37 +100,74 @@ type Stats struct {
 	stale atomic.Bool
 }
 
-// OpenStats makes the summaries of r's events in a new file in dir (""
-// is os.TempDir()). They are built by the first Refresh or Summary.
-func OpenStats(r *Reader, dir string) (*Stats, error) {
-	f, err := os.CreateTemp(dir, "minipot-stats-*.db")
+// OpenStats makes the summaries of r's events in a new file beside the
+// store (dir "", what the API does) or in dir. They are built by the first
+// Refresh or Summary. maxBytes bounds the file (Budget.Stats; 0: no bound):
+// past it a refresh fails with an error that says so, and the file never
+// grows further. Beside the store, the file counts in the store's Size and
+// MaxSize; files left by a process that died are removed here.
+func OpenStats(r *Reader, dir string, maxBytes int64) (*Stats, error) {
+	pattern := filepath.Base(r.path) + ".stats-*"
+	if dir == "" {
+		dir = filepath.Dir(r.path)
+		removeStaleStats(filepath.Join(dir, pattern))
+	}
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("create statistics file: %w", err)
 	}
 	path := f.Name()
-	f.Close()
+	// The flock says "in use" to removeStaleStats in other processes; it is
+	// released when the process ends however it ends. SQLite's own locks
+	// are fcntl locks, which flock does not touch.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("lock statistics file: %w", err)
+	}
 	// The summaries can always be rebuilt: no fsync, and the rollback
 	// journal in memory.
-	db, err := openDB(path, url.Values{
-		"_pragma": {"journal_mode(memory)", "synchronous(off)", "cache_size(-4096)"},
-	})
+	pragmas := []string{"journal_mode(memory)", "synchronous(off)", "cache_size(-4096)"}
+	if maxBytes > 0 {
+		pragmas = append(pragmas, "max_page_count("+strconv.FormatInt(max(maxBytes/4096, 16), 10)+")")
+	}
+	db, err := openDB(path, url.Values{"_pragma": pragmas})
 	if err != nil {
+		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("open statistics file: %w", err)
 	}
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(statsSchema); err != nil {
 		db.Close()
+		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("create statistics tables: %w", err)
 	}
-	return &Stats{r: r, path: path, db: db, lock: make(chan struct{}, 1)}, nil
+	return &Stats{r: r, path: path, db: db, lockFile: f, maxBytes: maxBytes, lock: make(chan struct{}, 1)}, nil
+}
+
+// removeStaleStats removes the statistics files matching pattern that no
+// process holds (see OpenStats).
+func removeStaleStats(pattern string) {
+	paths, _ := filepath.Glob(pattern)
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(p)
+		}
+		f.Close()
+	}
 }
 
 // Close removes the summary file. It does not close the Reader.
 func (s *Stats) Close() error {
 	s.lock <- struct{}{}
 	err := s.db.Close()
+	s.lockFile.Close()
 	if rerr := os.Remove(s.path); rerr != nil && err == nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = rerr
 	}
@@ -161,7 +204,19 @@ func (s *Stats) Refresh(ctx context.Context, check bool) error {
 	return s.refresh(ctx, check)
 }
 
+// refresh is Refresh with the lock held. A refresh that finds its file at
+// maxBytes leaves the summaries to be rebuilt next time (retention may
+// have made room by then) and says why.
 func (s *Stats) refresh(ctx context.Context, check bool) error {
+	err := s.refreshLocked(ctx, check)
+	if isFull(err) {
+		s.stale.Store(true)
+		return fmt.Errorf("statistics need more than their share of store.max_size (%d bytes): %w", s.maxBytes, err)
+	}
+	return err
+}
+
+func (s *Stats) refreshLocked(ctx context.Context, check bool) error {
 	if s.stale.Swap(false) {
 		if err := s.reset(ctx); err != nil {
 			s.stale.Store(true)

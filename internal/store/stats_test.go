@@ -41,7 +41,7 @@ func newStatsFixture(t *testing.T) *statsFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	stats, err := OpenStats(r, dir)
+	stats, err := OpenStats(r, dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func BenchmarkStats(b *testing.B) {
 
 	b.Run("build", func(b *testing.B) {
 		for b.Loop() {
-			stats, err := OpenStats(r, dir)
+			stats, err := OpenStats(r, dir, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -340,7 +340,7 @@ func BenchmarkStats(b *testing.B) {
 		}
 	})
 
-	stats, err := OpenStats(r, dir)
+	stats, err := OpenStats(r, dir, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

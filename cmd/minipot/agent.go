@@ -121,6 +121,10 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	if msg := st.Recovered(); msg != "" {
+		log.Error().Str("path", s.Store.Path).Msg("store: " + msg)
+	}
+	log.Info().Str("path", s.Store.Path).Str("sqlite", store.Driver).Int("max_size_mib", s.Store.MaxSize).Msg("store open")
 	defer func() {
 		st.Close()
 		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
@@ -146,7 +150,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
 		rep.Services, rep.Connections = a.Status(), a.Counters()
 		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped(),
-			Evicted: st.Evicted()}
+			Evicted: st.Evicted(), Recovered: st.Recovered()}
 		rep.Updated = time.Now().UTC()
 		if err := agent.WriteReport(runDir, rep); err != nil {
 			log.Warn().Err(err).Msg("status report")

@@ -67,7 +67,7 @@ func TestKill9Durability(t *testing.T) {
 // reported.
 func runAndKill(t *testing.T, path string, d time.Duration) int64 {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Durability$")
+	cmd := selfCommand("-test.run=^TestKill9Durability$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -152,4 +152,14 @@ func crashChild(path string) {
 	}
 	_ = s.Close()
 	os.Exit(3)
+}
+
+// selfCommand runs this test binary again with args. Under qemu-user (the
+// MIPS runs, see tests/mips_test.go) the binary is not native: the emulator
+// named by MINIPOT_TEST_EMULATOR has to run it.
+func selfCommand(args ...string) *exec.Cmd {
+	if emu := os.Getenv("MINIPOT_TEST_EMULATOR"); emu != "" {
+		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
 }

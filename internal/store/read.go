@@ -78,13 +78,27 @@ type Reader struct {
 
 // OpenReader opens the store at path for reading. It never creates the
 // file: if the agent has not created it yet the error wraps fs.ErrNotExist.
-func OpenReader(path string) (*Reader, error) {
+func OpenReader(path string) (*Reader, error) { return openReader(path, true) }
+
+// openReader is OpenReader; check false skips checkFile, for the agent's
+// Open, which has just checked (or created) the file.
+func openReader(path string, check bool) (*Reader, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store path %q: %w", path, err)
 	}
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("open store for reading: %w", err)
+	}
+	// Not even read-only SQLite touches a file that is not a sound store
+	// of ours: it may create a -shm file, or replay another program's
+	// journal.
+	switch v, reason, err := checkFile(abs); {
+	case !check:
+	case err != nil:
+		return nil, err
+	case v == fileDamaged:
+		return nil, fmt.Errorf("store %s is damaged (%s); the agent moves it aside when it starts", abs, reason)
 	}
 	db, err := openDB(abs, url.Values{
 		"mode":    {"ro"},

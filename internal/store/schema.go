@@ -67,6 +67,10 @@ var migrations = []string{
 	// 2: count, the number of identical requests an event stands for
 	// (event.Event.Count); every row written before stands for one.
 	`ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;`,
+
+	// 3: the application id, "mpot", which tells a minipot store from
+	// another program's SQLite file before opening it (recover.go).
+	`PRAGMA application_id = 1836085108;`,
 }
 
 // migrate brings the database on conn to the newest schema inside one

@@ -165,6 +165,9 @@ type Store struct {
 	dropped atomic.Uint64
 	evicted atomic.Uint64
 
+	// recovered says what Open found damaged and moved aside ("": none).
+	recovered string
+
 	// The retention limits, changeable while the writer runs (SIGHUP).
 	maxAge    atomic.Int64 // time.Duration
 	maxRows   atomic.Int64
@@ -195,6 +198,44 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("create store folder: %w", err)
 	}
+	v, reason, err := checkFile(abs)
+	if err != nil {
+		return nil, err // a foreign file is refused here, untouched
+	}
+	if v == fileDamaged {
+		return recoverStore(abs, opt, reason)
+	}
+	s, err := open(abs, opt, 0)
+	if err != nil && v == fileOurs && isDamage(err) {
+		return recoverStore(abs, opt, err.Error())
+	}
+	return s, err
+}
+
+// recoverStore moves the damaged store at abs aside and opens a fresh one
+// whose ids continue above the damaged one's, as far as it can be read
+// (else above the current time in microseconds: ids must only grow).
+func recoverStore(abs string, opt Options, reason string) (*Store, error) {
+	seed := lastID(abs)
+	if seed == 0 {
+		seed = time.Now().UnixMicro()
+	}
+	to, err := moveAside(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store %s is damaged (%s): %w", abs, reason, err)
+	}
+	s, err := open(abs, opt, seed)
+	if err != nil {
+		return nil, err
+	}
+	s.recovered = fmt.Sprintf("the store was damaged (%s); it was moved to %s and a fresh one started at %s",
+		reason, to, time.Now().UTC().Format(time.RFC3339))
+	return s, nil
+}
+
+// open opens the store at abs, which checkFile found new or ours; seed, if
+// not 0, is the id the fresh store's ids continue after.
+func open(abs string, opt Options, seed int64) (*Store, error) {
 	// Create the file ourselves for its mode: SQLite would use 0644, and
 	// gives its -wal and -shm files the mode of the database file.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
@@ -233,12 +274,12 @@ func Open(path string, opt Options) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 
-	w, err := newWriter(abs, db, opt)
+	w, err := newWriter(abs, db, opt, seed)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	r, err := OpenReader(abs)
+	r, err := openReader(abs, false)
 	if err != nil {
 		w.close()
 		_ = db.Close()
@@ -315,6 +356,10 @@ func (s *Store) Dropped() uint64 { return s.dropped.Load() }
 // Evicted returns how many stored events were deleted, oldest first, to
 // keep the store within Options.MaxSize.
 func (s *Store) Evicted() uint64 { return s.evicted.Load() }
+
+// Recovered says what was damaged in the store Open found and where it was
+// moved; "" if nothing was.
+func (s *Store) Recovered() string { return s.recovered }
 
 // Bound returns Options.MaxSize (0: unbounded).
 func (s *Store) Bound() int64 { return s.opt.MaxSize }

@@ -265,13 +265,13 @@ func (r *Reader) Size() (int64, error) {
 // the agent's current batch through busy_timeout, and events the agent still
 // holds in memory are written after it.
 func (r *Reader) PurgeCredentials(ctx context.Context) error {
-	return r.withWriteConn(ctx, purgeCredentials)
+	return r.withWriteConn(ctx, withRoom(r.path, purgeCredentials))
 }
 
 // PurgeAll deletes every stored event. See (*Store).PurgeAll and
 // PurgeCredentials about events still queued in the agent.
 func (r *Reader) PurgeAll(ctx context.Context) error {
-	return r.withWriteConn(ctx, purgeAll)
+	return r.withWriteConn(ctx, withRoom(r.path, purgeAll))
 }
 
 func (r *Reader) withWriteConn(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {

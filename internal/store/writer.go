@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"strings"
 	"time"
 
@@ -73,15 +75,21 @@ type writer struct {
 	path     string
 	budget   Budget
 	maxPages int64
+	// reserveGone: the purge reserve was used to make room; it is set
+	// aside again when the disk has room.
+	reserveGone bool
+	// lowWater is the room on the file system below which the database
+	// stops growing (checkDisk): a WAL's worth between checkpoints.
+	lowWater int64
 }
 
-func newWriter(path string, db *sql.DB, opt Options, seed int64) (*writer, error) {
+func newWriter(path string, db *sql.DB, opt Options, seed int64, walPages int) (*writer, error) {
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	w := &writer{opt: opt, conn: conn, path: path, budget: BudgetFor(opt.MaxSize), batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
+	w := &writer{opt: opt, conn: conn, path: path, budget: BudgetFor(opt.MaxSize), lowWater: int64(walPages)*4096 + 256<<10, batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
 	if err := w.init(ctx, path, seed); err != nil {
 		w.close()
 		return nil, err
@@ -125,6 +133,8 @@ func (w *writer) init(ctx context.Context, path string, seed int64) error {
 		if err := w.bound(ctx); err != nil {
 			return fmt.Errorf("open store %s: %w", path, err)
 		}
+	} else if err := makeReserve(w.path, reserveSize(w.budget)); err != nil {
+		w.report(err)
 	}
 	st, err := w.conn.PrepareContext(ctx, insertSQL(1))
 	if err != nil {
@@ -153,7 +163,7 @@ func (w *writer) bound(ctx context.Context) error {
 	w.maxPages = got
 	// Without room for the reserve the store still works; a purge on a
 	// full disk then has less to start from.
-	if err := makeReserve(w.path, w.budget.Reserve); err != nil {
+	if err := makeReserve(w.path, reserveSize(w.budget)); err != nil {
 		w.report(err)
 	}
 	return nil
@@ -305,6 +315,10 @@ func (w *writer) flush() {
 	}
 	if err == nil {
 		w.checkWAL()
+		w.checkDisk()
+		if w.reserveGone && makeReserve(w.path, reserveSize(w.budget)) == nil {
+			w.reserveGone = false
+		}
 	}
 	n := uint64(len(w.batch))
 	if err != nil {
@@ -407,7 +421,10 @@ func (w *writer) evictForSize(ctx context.Context, minID, last int64) (int64, er
 }
 
 // evictFraction deletes the oldest 1/part of the events in a transaction of
-// its own, after a write found no room.
+// its own, after a write found no room. Deleting needs room too (the WAL):
+// if there is none, the WAL is emptied into the database (which frees its
+// file on a disk that is full), and as a last resort the purge reserve is
+// given up; the writer sets it aside again once there is room.
 func (w *writer) evictFraction(part int64) {
 	ctx := context.Background()
 	// A failed batch may have left the ids unknown.
@@ -416,14 +433,57 @@ func (w *writer) evictFraction(part int64) {
 		return
 	}
 	n := max((w.maxID-w.minID+1)/part, 1)
-	res, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id < ?", w.minID+n)
+	del := func() error {
+		res, err := w.conn.ExecContext(ctx, "DELETE FROM events WHERE id < ?", w.minID+n)
+		if err != nil {
+			return err
+		}
+		gone, _ := res.RowsAffected()
+		w.s.evicted.Add(uint64(gone))
+		w.minID += n
+		return nil
+	}
+	err := del()
+	if isFull(err) {
+		_ = checkpointTruncate(ctx, w.conn)
+		err = del()
+	}
+	if isFull(err) && freeReserve(w.path) {
+		w.reserveGone = true
+		err = del()
+	}
 	if err != nil {
 		w.report(fmt.Errorf("store: make room: %w", err))
+	}
+}
+
+// checkDisk caps the database file at its present size when the file
+// system has less room left than a WAL's worth: from then on the oldest
+// events make way for new ones (evictForSize) instead of the file growing
+// until the disk is full. On a full disk SQLite could no longer checkpoint
+// (the file must grow to take the WAL's new pages), nor delete. The cap
+// holds until the store is opened again.
+func (w *writer) checkDisk() {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(w.path), &st); err != nil {
 		return
 	}
-	gone, _ := res.RowsAffected()
-	w.s.evicted.Add(uint64(gone))
-	w.minID += n
+	if int64(st.Bavail)*int64(st.Bsize) >= w.lowWater {
+		return
+	}
+	ctx := context.Background()
+	pages, _, pageSize, err := pageCounts(ctx, w.conn)
+	if err != nil || (w.maxPages > 0 && pages >= w.maxPages) {
+		return
+	}
+	var got int64
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA max_page_count = "+strconv.FormatInt(pages, 10)).Scan(&got); err != nil {
+		w.report(fmt.Errorf("store: cap at a nearly full disk: %w", err))
+		return
+	}
+	w.maxPages = got
+	w.report(fmt.Errorf("store: the disk is nearly full (%d bytes left): the store stops growing at %d bytes, the oldest events make way",
+		int64(st.Bavail)*int64(st.Bsize), got*pageSize))
 }
 
 // checkWAL empties the WAL once it outgrows its share of MaxSize. The

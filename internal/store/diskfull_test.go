@@ -74,7 +74,7 @@ func fill(t *testing.T, dir string) {
 }
 
 func credEvent(n int) *event.Event {
-	return &event.Event{Time: time.UnixMilli(int64(1e12 + n)), Service: "23tcp", Port: 23,
+	return &event.Event{Time: time.UnixMilli(1e12 + int64(n)), Service: "23tcp", Port: 23,
 		SrcIP: fmt.Sprintf("203.0.%d.%d", n/250%250, n%250), SrcPort: 4000, ConnID: int64(n), Action: event.Login,
 		Username: "admin", Password: fmt.Sprintf("Sw0rdfish-%07d", n), URL: fmt.Sprintf("/%d", n)}
 }

@@ -21,7 +21,7 @@ func writeEvents(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		s.Emit(&event.Event{Time: time.UnixMilli(int64(1e12 + i)), Service: "23tcp", Port: 23, SrcIP: "192.0.2.7",
+		s.Emit(&event.Event{Time: time.UnixMilli(1e12 + int64(i)), Service: "23tcp", Port: 23, SrcIP: "192.0.2.7",
 			SrcPort: 5555, ConnID: int64(i), Action: event.Login, Username: "root", Password: "hunter2"})
 	}
 	if err := s.Close(); err != nil {

@@ -44,7 +44,7 @@ func TestMaxSizeFlood(t *testing.T) {
 	for r := range rounds {
 		for i := range perRound {
 			n := r*perRound + i
-			s.Emit(&event.Event{Time: time.UnixMilli(int64(1e12 + n)), Service: "80tcp", Port: 80,
+			s.Emit(&event.Event{Time: time.UnixMilli(1e12 + int64(n)), Service: "80tcp", Port: 80,
 				SrcIP: fmt.Sprintf("198.51.%d.%d", n/250%250, n%250), SrcPort: 40000, ConnID: int64(n),
 				Action: event.Request, Method: "GET", URL: fmt.Sprintf("/cgi-bin/%d/%s", n, strings.Repeat("x", 150)),
 				UserAgent: "Mozilla/5.0 (flood)"})

@@ -116,6 +116,9 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		level = levelOverride
 	}
 	log := newLogger(stderr, level)
+	_, envLimit := os.LookupEnv("GOMEMLIMIT")
+	budget := applyMemoryBudget(s, envLimit)
+	log.Info().Int64("soft_limit_mib", budget>>20).Bool("from_env", envLimit).Msg("memory budget")
 
 	st, err := store.Open(s.Store.Path, storeOptions(s, log))
 	if err != nil {
@@ -166,12 +169,16 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	var rec reclaimer
 	tick := time.NewTicker(reportEvery)
 	defer tick.Stop()
 	for {
 		var sig os.Signal
 		select {
 		case <-tick.C:
+			if rec.observe(a.Counters().Open) {
+				log.Debug().Msg("memory returned after a burst of connections")
+			}
 			report()
 			continue
 		case sig = <-sigs:
@@ -195,6 +202,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			log.Warn().Int("max_size", next.Store.MaxSize).Msg("reload: a new store.max_size takes effect at restart")
 		}
 		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
+		applyMemoryBudget(next, envLimit)
 		if err := a.Apply(next); err != nil {
 			log.Error().Err(err).Msg("reload: some services could not start")
 		}

@@ -44,6 +44,12 @@ import (
 	"github.com/minipot/minipot/internal/event"
 )
 
+// Defaults of Options that the agent's memory budget counts.
+const (
+	DefaultQueueBytes = defaultQueueBytes
+	DefaultCacheKiB   = defaultCacheKiB
+)
+
 // ErrClosed is returned by operations on a closed Store.
 var ErrClosed = errors.New("store closed")
 
@@ -79,7 +85,8 @@ type Options struct {
 	MaxSize int64
 	// RetentionInterval is how often MaxAge is applied (default 1 minute).
 	RetentionInterval time.Duration
-	// CacheKiB is the writer's SQLite page cache (default 8192). The
+	// CacheKiB is the writer's SQLite page cache (default 8192, or half
+	// the database's share of MaxSize if that is less, at least 1024). The
 	// source-address index takes inserts all over its tree; with 4 MiB a
 	// batch already rewrites 15% more bytes than with 16, with 2 MiB the
 	// insert rate falls by a sixth.
@@ -138,6 +145,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheKiB == 0 {
 		o.CacheKiB = defaultCacheKiB
+		// No use caching more than half the database MaxSize allows: the
+		// hot pages (the right edges, the source-address index) fit.
+		if b := BudgetFor(o.MaxSize); b.Total > 0 {
+			o.CacheKiB = int(min(max(b.DB/2>>10, 1024), defaultCacheKiB))
+		}
 	}
 	return o, nil
 }

@@ -31,8 +31,8 @@ func TestReclaimer(t *testing.T) {
 		want bool
 	}{
 		{10, false}, {5000, false}, {4000, false}, // still above half the peak
-		{100, true},                               // the burst is over
-		{90, false},                               // not a burst
+		{100, true}, // the burst is over
+		{90, false}, // not a burst
 		{1000, false}, {10, true},
 		{40, false}, {0, false}, // fewer than reclaimMin closed
 	} {

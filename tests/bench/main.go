@@ -238,6 +238,18 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 	rss := a.rssKB()
 	fmt.Printf("RSS with %d idle telnet connections: %d KB (%.1f KB per connection)\n",
 		n, rss, float64(rss-rss0)/float64(n))
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	// The agent looks at its connections every 10 s (reportEvery) and
+	// returns memory once a burst is over.
+	start := time.Now()
+	for _, at := range []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second, 60 * time.Second} {
+		time.Sleep(time.Until(start.Add(at)))
+		rss := a.rssKB()
+		fmt.Printf("RSS %2.0f s after they closed:         %d KB (%+d KB from idle)\n", at.Seconds(), rss, rss-rss0)
+	}
 	return nil
 }
 

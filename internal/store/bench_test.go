@@ -139,6 +139,9 @@ func BenchmarkWrite(b *testing.B) {
 	}{
 		{"realistic", 20000, Options{}},
 		{"realistic-maxrows", 20000, Options{MaxRows: 250000}},
+		// The default bound (store.max_size 16 MiB): at the bound every
+		// batch also evicts.
+		{"realistic-maxsize", 20000, Options{MaxSize: 16 << 20}},
 		{"unique-ips", 0, Options{}},
 	}
 	for _, c := range cases {

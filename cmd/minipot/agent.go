@@ -170,15 +170,19 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	var rec reclaimer
+	memTick := time.NewTicker(reclaimEvery)
+	defer memTick.Stop()
 	tick := time.NewTicker(reportEvery)
 	defer tick.Stop()
 	for {
 		var sig os.Signal
 		select {
-		case <-tick.C:
+		case <-memTick.C:
 			if rec.observe(a.Counters().Open) {
 				log.Debug().Msg("memory returned after a burst of connections")
 			}
+			continue
+		case <-tick.C:
 			report()
 			continue
 		case sig = <-sigs:

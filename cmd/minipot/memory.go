@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime/debug"
+	"time"
 
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
@@ -53,10 +54,15 @@ type reclaimer struct {
 	peak int
 }
 
+// reclaimEvery is how often the reclaimer looks at the open connections:
+// often enough to see a burst that lasts a few seconds; a look is an
+// atomic load.
+const reclaimEvery = time.Second
+
 // reclaimMin connections closing is the least burst worth a collection.
 const reclaimMin = 64
 
-// observe is called with the open connections every report interval and
+// observe is called with the open connections every reclaimEvery and
 // reports whether it returned memory.
 func (r *reclaimer) observe(open int) bool {
 	r.peak = max(r.peak, open)

@@ -242,8 +242,8 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 		c.Close()
 	}
 	conns = nil
-	// The agent looks at its connections every 10 s (reportEvery) and
-	// returns memory once a burst is over.
+	// The agent looks at its connections every second and returns memory
+	// once a burst is over.
 	start := time.Now()
 	for _, at := range []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second, 60 * time.Second} {
 		time.Sleep(time.Until(start.Add(at)))

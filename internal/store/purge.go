@@ -25,7 +25,7 @@ const tightChunk = 256
 func withRoom(path string, fn func(ctx context.Context, conn *sql.Conn, tight bool) error) func(context.Context, *sql.Conn) error {
 	return func(ctx context.Context, conn *sql.Conn) error {
 		err := fn(ctx, conn, false)
-		if !isFull(err) {
+		if !noRoom(path, err) {
 			return err
 		}
 		var reserve int64

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Budget splits Options.MaxSize, the bytes of every file minipot writes for
@@ -109,6 +110,27 @@ func usage(path string) (Usage, error) {
 // max_page_count, has no room. Both drivers say it in these words.
 func isFull(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "database or disk is full")
+}
+
+// noRoom reports whether err means the store at path found no room: an
+// SQLITE_FULL, or an I/O error while its file system is nearly full
+// (github.com/ncruces/go-sqlite3 reports ENOSPC as SQLITE_FULL from write
+// only; growing a file by other means gives SQLITE_IOERR).
+func noRoom(path string, err error) bool {
+	if err == nil {
+		return false
+	}
+	if isFull(err) {
+		return true
+	}
+	if !strings.Contains(err.Error(), "disk I/O error") {
+		return false
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(filepath.Dir(path), &st) != nil {
+		return false
+	}
+	return int64(st.Bavail)*int64(st.Bsize) < 1<<20
 }
 
 // makeReserve (re)creates the purge reserve: size bytes written for real

@@ -307,7 +307,7 @@ func (w *writer) flush() {
 		if err = w.writeBatch(); err == nil {
 			break
 		}
-		if isFull(err) {
+		if noRoom(w.path, err) {
 			// No room, in the file's share or on the disk: the oldest
 			// quarter goes, and the batch is tried again.
 			w.evictFraction(4)
@@ -444,11 +444,11 @@ func (w *writer) evictFraction(part int64) {
 		return nil
 	}
 	err := del()
-	if isFull(err) {
+	if noRoom(w.path, err) {
 		_ = checkpointTruncate(ctx, w.conn)
 		err = del()
 	}
-	if isFull(err) && freeReserve(w.path) {
+	if noRoom(w.path, err) && freeReserve(w.path) {
 		w.reserveGone = true
 		err = del()
 	}

@@ -29,10 +29,11 @@ run: build
 # the binary themselves). Under CI=true nothing may skip.
 # Under CI=true also every router binary (make cross): a build that breaks
 # on one architecture (32-bit, big-endian MIPS) fails here. The store's
-# tests under qemu for mips and mipsle are in tests/ (TestStoreOnMIPS).
+# tests under qemu for mips and mipsle are in tests/ (TestStoreOnMIPS): a
+# few minutes of emulation, hence the longer timeout.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	@if [ "$$CI" = true ]; then $(MAKE) --no-print-directory cross; fi
 
 # Figures for the closing notes: the real agent under load on loopback

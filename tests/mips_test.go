@@ -26,6 +26,7 @@ const mipsStoreTests = `^(TestRoundTrip|TestEmitStampsZeroTime|TestQueryLimitAnd
 func TestStoreOnMIPS(t *testing.T) {
 	for _, arch := range []string{"mipsle", "mips"} {
 		t.Run(arch, func(t *testing.T) {
+			t.Parallel() // one emulator per core
 			emu := need(t, map[string]string{"mipsle": "qemu-mipsel", "mips": "qemu-mips"}[arch])
 			bin := filepath.Join(t.TempDir(), "store.test")
 			start := time.Now()

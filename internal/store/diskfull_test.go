@@ -138,7 +138,7 @@ func TestDiskFullPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for n := range 20000 {
+		for n := range 8000 {
 			s.Emit(credEvent(n))
 			if n%1000 == 999 {
 				flush(t, s)

@@ -156,6 +156,13 @@ func startAgent(t *testing.T, opts map[string]string) *agentProc {
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startAgentIn(t, dir, opts)
+}
+
+// startAgentIn is startAgent with the config and store in dir, which may
+// already hold a store (an agent started again).
+func startAgentIn(t *testing.T, dir string, opts map[string]string) *agentProc {
+	t.Helper()
 	host := fmt.Sprintf("127.0.0.%d", 10+hostSeq.Add(1)%240)
 	writeConfig(t, dir, host, opts)
 	a := &agentProc{t: t, Host: host, Dir: dir, DB: filepath.Join(dir, "events.db"),

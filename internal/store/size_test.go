@@ -39,6 +39,27 @@ func TestMaxSizeFlood(t *testing.T) {
 	s, _ := openTest(t, Options{MaxSize: maxSize, BatchSize: 512, QueueSize: 4096})
 	b := BudgetFor(maxSize)
 	ctx := context.Background()
+	// A reader querying all along, as the API does: its snapshots are what
+	// keep automatic checkpoints from restarting the WAL.
+	r, err := OpenReader(s.reader.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _, _ = r.Query(ctx, Filter{Limit: 500})
+		}
+	}()
+	defer func() { close(stop); <-readerDone }()
 	const rounds, perRound = 15, 1000
 	var lastHi int64
 	for r := range rounds {

@@ -170,6 +170,7 @@ async function loadStatus() {
   $('agent').className = 'agent ' + (a.running && a.in_sync ? 'ok' : 'warn');
   // A change made with uci and not yet applied (no reload_config).
   $('apply').hidden = !(a.running && !a.in_sync);
+  storeLine(data.store);
   const fw = (data.firewall && data.firewall.services) || [];
   for (const s of data.services) {
     const tr = document.querySelector('#services tr[data-service="' + CSS.escape(s.key) + '"]');
@@ -180,6 +181,18 @@ async function loadStatus() {
     span.className = 'state ' + cls;
     tr.dataset.listening = s.listening ? '1' : '0';
   }
+}
+
+// storeLine shows the store's size against its bound (store.max_size),
+// and says so when the agent found its store damaged and started afresh.
+function storeLine(st) {
+  if (!st) return;
+  const mib = (n) => (n / 1048576).toFixed(1) + ' MiB';
+  let text = 'The events take ' + mib(st.size || 0) +
+    (st.max_size ? ' of at most ' + mib(st.max_size) + ' (the oldest go first)' : '') + '.';
+  if (st.evicted) text += ' ' + st.evicted + ' old events made room since the agent started.';
+  if (st.recovered) text += ' Warning: ' + st.recovered + '.';
+  $('store-size').textContent = text;
 }
 
 // change sends a partial update guarded by the ETag: a change made

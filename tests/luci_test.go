@@ -297,7 +297,7 @@ func TestLuCIView(t *testing.T) {
 	// No API behind the plugin: the page says so, with the plugin's reason.
 	b.navigate(srv.URL + "/standin/index.html?ubus=/ubus-noapi&view=view.minipot.datacollection")
 	b.waitFor("the view says the service is unreachable", `window.__luci && window.__luci.ready && document.querySelector('#minipot-unavailable pre').textContent != ''`)
-	if msg := evalJS[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "no-api.sock") {
+	if msg := evalJS[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "is `minipot api` running?") {
 		t.Errorf("unreachable API: the page says %q", msg)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,23 +22,16 @@ func runRPCD(args []string, stdout, stderr io.Writer) int {
 
 func rpcdMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("rpcd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	socket := rpcd.DefaultSocket
 	if s := os.Getenv("MINIPOT_API_SOCKET"); s != "" {
 		socket = s
 	}
 	fs.StringVar(&socket, "socket", socket, "the API's unix socket `path` (env MINIPOT_API_SOCKET)")
 	timeout := fs.Duration("timeout", rpcd.DefaultTimeout, "how long to wait for the API (below rpcd's and LuCI's own timeouts)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot rpcd [--socket PATH] list | call METHOD  (arguments: a JSON object on stdin)")
-		fmt.Fprintln(stderr, "The rpcd plugin of the ubus object \"minipot\" (docs/openwrt.md, section ubus).")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	u := usage{"rpcd [--socket PATH] list | call METHOD  (arguments: a JSON object on stdin)",
+		[]string{"The rpcd plugin of the ubus object \"minipot\" (docs/openwrt.md, section ubus)."}}
+	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+		return code
 	}
 	// rpcd reads stdout only: whatever goes wrong, print one JSON object
 	// (with the message) rather than a stack trace it would turn into a

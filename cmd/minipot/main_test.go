@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/minipot/minipot/internal/settings"
+	"github.com/minipot/minipot/internal/uci"
 )
 
 // TestHelpAndExitCodes: every subcommand answers -h and --help with its
@@ -55,5 +60,42 @@ func TestHelpAndExitCodes(t *testing.T) {
 		if c.stderrSays == "" && stderr.Len() > 0 || !strings.Contains(stderr.String(), c.stderrSays) {
 			t.Errorf("minipot %s: stderr %q, want %q", name, stderr.String(), c.stderrSays)
 		}
+	}
+}
+
+// TestDevConfigDefaults: the development config (make run) keeps the
+// documented defaults, credentials off included, except for the options
+// README.md ("Try it") names with the reason for each.
+func TestDevConfigDefaults(t *testing.T) {
+	p, err := uci.Parse(settings.Package, devConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := settings.FromPackage(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.LogCredentials {
+		t.Error("make run collects credentials; the documented default is off")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := settings.Defaults()
+	// The differences README.md explains, each by its option name.
+	for opt, set := range map[string]func(*settings.Settings){
+		"agent.listen":      func(s *settings.Settings) { s.Agent.Listen = dev.Agent.Listen },
+		"agent.login_delay": func(s *settings.Settings) { s.Agent.LoginDelay = dev.Agent.LoginDelay },
+		"store.path":        func(s *settings.Settings) { s.Store.Path = dev.Store.Path },
+		"store.max_age":     func(s *settings.Settings) { s.Store.MaxAge = dev.Store.MaxAge },
+	} {
+		if !strings.Contains(string(readme), "`"+opt+"`") {
+			t.Errorf("README.md does not explain %s of the development config", opt)
+		}
+		set(&want)
+	}
+	if !reflect.DeepEqual(dev, want) {
+		t.Errorf("the development config differs from the defaults beyond what README.md explains:\n got %+v\nwant %+v", dev, want)
 	}
 }

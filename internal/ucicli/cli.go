@@ -114,9 +114,9 @@ func asUCIError(err error) *uciError {
 type cli struct {
 	strict bool // MainStrict
 	prog   string
-	in   io.Reader
-	out  *bufio.Writer
-	errw io.Writer
+	in     io.Reader
+	out    *bufio.Writer
+	errw   io.Writer
 
 	confdir    string
 	savedir    string

@@ -39,8 +39,10 @@ const (
 	MaxInput = 64 << 10
 	// MaxAnswer bounds what the plugin reads of the API's answer; what
 	// rpcd can carry of it is checked as blobmsg (MaxBlob), where the
-	// API's `\u003c` for `<` is one byte again.
-	MaxAnswer      = 4 << 20
+	// API's `\u003c` for `<` is one byte again. A byte of a string takes
+	// at most 6 in the API's JSON, so no answer that fits in a ubus
+	// message is over 6 MiB.
+	MaxAnswer      = 6<<20 + 256<<10
 	DefaultSocket  = "/var/run/minipot-api.sock"
 	DefaultTimeout = 18 * time.Second
 )

@@ -303,9 +303,9 @@ func TestCallBoundsTheAnswer(t *testing.T) {
 		ok     bool
 	}{
 		{"over MaxAnswer", `{"a":"` + strings.Repeat("x", MaxAnswer) + `"}`, false},
-		// 600 KiB as blobmsg from 3.7 MB of the API's JSON, where
+		// 1000 KiB as blobmsg from 6.1 MB of the API's JSON, where
 		// each < is \u003c. It fits in a ubus message.
-		{"markup fits", `{"a":"` + strings.Repeat(`\u003c`, 600<<10) + `"}`, true},
+		{"markup fits", `{"a":"` + strings.Repeat(`\u003c`, 1000<<10) + `"}`, true},
 		{"over a ubus message", `{"a":"` + strings.Repeat("x", MaxBlob) + `"}`, false},
 		{"many small members", `{"a":[` + strings.Repeat(`1,`, MaxBlob/8) + `1]}`, false},
 	} {
@@ -320,7 +320,7 @@ func TestCallBoundsTheAnswer(t *testing.T) {
 		}
 		if ok {
 			var a string
-			if json.Unmarshal(got["a"], &a) != nil || len(a) != 600<<10 || strings.Contains(string(got["a"]), `\u003c`) {
+			if json.Unmarshal(got["a"], &a) != nil || len(a) != 1000<<10 || strings.Contains(string(got["a"]), `\u003c`) {
 				t.Errorf("%s: %.100s", tc.name, got["a"])
 			}
 		}

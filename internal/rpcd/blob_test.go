@@ -3,6 +3,11 @@ package rpcd
 import (
 	"encoding/base64"
 	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -89,4 +94,95 @@ func FuzzUbusReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBlobSizeMatchesLibubox checks blobSize against libubox itself (the
+// one OpenWrt's ubus and rpcd are built from, in /opt/openwrt-host): a small
+// C program converts the same objects with blobmsg_add_json_from_string and
+// prints the sizes. Outside CI it skips without gcc or libubox.
+func TestBlobSizeMatchesLibubox(t *testing.T) {
+	const host = "/opt/openwrt-host"
+	gcc, err := exec.LookPath("gcc")
+	if _, serr := os.Stat(host + "/include/libubox/blobmsg_json.h"); err != nil || serr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("needs gcc and OpenWrt's libubox in %s (CI=true): %v %v", host, err, serr)
+		}
+		t.Skipf("needs gcc and OpenWrt's libubox in %s (../shared/openwrt/build.sh)", host)
+	}
+	bin := filepath.Join(t.TempDir(), "blobsize")
+	if out, err := exec.Command(gcc, "-O1", "-o", bin, "testdata/blobsize.c", "-I"+host+"/include",
+		"-L"+host+"/lib", "-Wl,-rpath,"+host+"/lib", "-lblobmsg_json", "-lubox", "-ljson-c").CombinedOutput(); err != nil {
+		t.Fatalf("build testdata/blobsize.c: %v\n%s", err, out)
+	}
+	docs := []string{
+		`{}`, `{"a":"x"}`, `{"abcd":""}`, `{"a":"\u003c\u003c<"}`, `{"a":true,"b":false,"c":null}`,
+		`{"n":2147483647,"m":-2147483648,"big":2147483648,"neg":-2147483649,"f":1.5,"e":1e3,"z":0}`,
+		`{"a":[1,"x",[],{},[null,true]],"b":{"c":{"d":"deep"}}}`,
+		`{"events":[{"id":1,"time":"2026-12-02T16:00:00.000Z","service":"80tcp","url":"/<script>","password":{"base64":"cGEAc3M="}}]}`,
+	}
+	// And generated ones: every type, names and strings of every length
+	// modulo 4, nesting, Unicode.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var gen func(depth int) any
+	gen = func(depth int) any {
+		switch k := rnd.IntN(9); {
+		case k == 0 && depth < 4:
+			m := map[string]any{}
+			for i := rnd.IntN(5); i > 0; i-- {
+				m[strings.Repeat("k", rnd.IntN(9))+strconv.Itoa(i)] = gen(depth + 1)
+			}
+			return m
+		case k == 1 && depth < 4:
+			var a []any
+			for i := rnd.IntN(5); i > 0; i-- {
+				a = append(a, gen(depth+1))
+			}
+			return a
+		case k == 2:
+			return rnd.IntN(2) == 0
+		case k == 3:
+			return nil
+		case k == 4:
+			return json.Number(strconv.FormatInt(rnd.Int64N(1<<40)-1<<39, 10))
+		case k == 5:
+			return json.Number(strconv.FormatInt(int64(rnd.Int32()), 10))
+		case k == 6:
+			return rnd.Float64() * 1000
+		}
+		return strings.Repeat("é<", rnd.IntN(6)) + strings.Repeat("x", rnd.IntN(7))
+	}
+	for i := 0; i < 300; i++ {
+		obj := map[string]any{}
+		for j := rnd.IntN(6); j >= 0; j-- {
+			obj["m"+strings.Repeat("_", rnd.IntN(6))+strconv.Itoa(j)] = gen(0)
+		}
+		data, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(data))
+	}
+	cmd := exec.Command(bin)
+	cmd.Stdin = strings.NewReader(strings.Join(docs, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := strings.Fields(string(out))
+	if len(sizes) != len(docs) {
+		t.Fatalf("%d sizes for %d documents", len(sizes), len(docs))
+	}
+	for i, doc := range docs {
+		obj, err := asObject([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := ubusReply(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strconv.Itoa(got) != sizes[i] {
+			t.Errorf("%s: blobSize %d, libubox %s", doc, got, sizes[i])
+		}
+	}
 }

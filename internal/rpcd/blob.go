@@ -36,17 +36,12 @@ const BytesKey = "base64"
 
 // ubusReply turns a reply object into what rpcd can carry: strings with a
 // NUL encoded (BytesKey), and the blobmsg size checked against MaxBlob. It
-// returns the members as JSON and their blobmsg size.
-func ubusReply(obj map[string]json.RawMessage) (map[string]json.RawMessage, int, error) {
+// returns the members as JSON and their blobmsg size. obj's values are as
+// json decodes them with UseNumber; encodeNUL changes them in place.
+func ubusReply(obj map[string]any) (map[string]json.RawMessage, int, error) {
 	out := make(map[string]json.RawMessage, len(obj))
 	size := 0
-	for name, raw := range obj {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, 0, fmt.Errorf("member %q: %w", name, err)
-		}
+	for name, v := range obj {
 		v = encodeNUL(v)
 		size += blobSize(name, v)
 		data, err := marshal(v)
@@ -56,6 +51,22 @@ func ubusReply(obj map[string]json.RawMessage) (map[string]json.RawMessage, int,
 		out[name] = data
 	}
 	return out, size, nil
+}
+
+// decodeMembers decodes each member of a JSON object (UseNumber: numbers
+// keep their text, as json-c reads it).
+func decodeMembers(obj map[string]json.RawMessage) (map[string]any, error) {
+	out := make(map[string]any, len(obj))
+	for name, raw := range obj {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("member %q: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 // marshal is json.Marshal without HTML escaping: `<` stays one byte on the

@@ -12,6 +12,15 @@ import (
 	"testing"
 )
 
+// rawReply is ubusReply of an object given as JSON members.
+func rawReply(obj map[string]json.RawMessage) (map[string]json.RawMessage, int, error) {
+	m, err := decodeMembers(obj)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ubusReply(m)
+}
+
 func TestBlobSize(t *testing.T) {
 	for _, tc := range []struct {
 		name, value string
@@ -33,7 +42,7 @@ func TestBlobSize(t *testing.T) {
 		{"a", `[1,"x"]`, 4 + 4 + (4 + 4 + 4) + (4 + 4 + 4)},
 		{"a", `{"bb":[]}`, 4 + 4 + (4 + 8)},
 	} {
-		out, got, err := ubusReply(map[string]json.RawMessage{tc.name: json.RawMessage(tc.value)})
+		out, got, err := rawReply(map[string]json.RawMessage{tc.name: json.RawMessage(tc.value)})
 		if err != nil || got != tc.want {
 			t.Errorf("%s=%s: %d %v, want %d (%s)", tc.name, tc.value, got, err, tc.want, out[tc.name])
 		}
@@ -45,7 +54,7 @@ func TestUbusReplyEncodesNUL(t *testing.T) {
 		"events": json.RawMessage(`[{"password":"abc\u0000def","username":"root","n":3}]`),
 		"plain":  json.RawMessage(`"a\u0001b<c"`),
 	}
-	out, _, err := ubusReply(in)
+	out, _, err := rawReply(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +87,7 @@ func FuzzUbusReply(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, size, err := ubusReply(obj)
+		out, size, err := rawReply(obj)
 		if err != nil {
 			return
 		}
@@ -177,7 +186,7 @@ func TestBlobSizeMatchesLibubox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, got, err := ubusReply(obj)
+		_, got, err := rawReply(obj)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -333,9 +333,11 @@ type Client struct {
 	Timeout time.Duration
 }
 
-// Do sends the request and returns the API's JSON object (a non-object
-// answer is wrapped as {"result": ...}: ubus replies are objects).
-func (c Client) Do(ctx context.Context, r Request) (map[string]json.RawMessage, error) {
+// Do sends the request and returns the API's JSON object, decoded with
+// UseNumber (a non-object answer is wrapped as {"result": ...}: ubus
+// replies are objects). The answer is decoded as it is read, not copied
+// first: a router has little memory.
+func (c Client) Do(ctx context.Context, r Request) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	var body io.Reader
@@ -364,27 +366,39 @@ func (c Client) Do(ctx context.Context, r Request) (map[string]json.RawMessage, 
 		return nil, &Error{Message: fmt.Sprintf("cannot reach the API on %s (is `minipot api` running?): %v", c.Socket, unwrapURL(err))}
 	}
 	defer resp.Body.Close()
-	// Errors of the plugin's own carry no http_status: the API's 200 is
-	// not the outcome the caller gets.
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
-	if err != nil {
-		return nil, &Error{Message: fmt.Sprintf("read the API's answer: %v", unwrapURL(err))}
-	}
-	if len(data) > MaxAnswer {
-		return nil, &Error{Message: tooLarge(fmt.Sprintf("over %d MiB of JSON", MaxAnswer>>20))}
-	}
-	obj, perr := asObject(data)
 	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorAnswer))
+		obj, _ := asObject(data)
 		return nil, apiError(resp.StatusCode, obj, data)
 	}
-	if perr != nil {
-		return nil, &Error{Message: fmt.Sprintf("the API answered with malformed JSON: %v", perr)}
+	// Errors of the plugin's own carry no http_status: the API's 200 is
+	// not the outcome the caller gets.
+	lr := &io.LimitedReader{R: resp.Body, N: MaxAnswer + 1}
+	dec := json.NewDecoder(lr)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		switch {
+		case lr.N <= 0:
+			return nil, &Error{Message: tooLarge(fmt.Sprintf("over %d MiB of JSON", MaxAnswer>>20))}
+		case ctx.Err() != nil:
+			return nil, &Error{Message: fmt.Sprintf("the API on %s did not answer within %s", c.Socket, c.Timeout)}
+		}
+		return nil, &Error{Message: fmt.Sprintf("the API answered with malformed JSON: %v", unwrapURL(err))}
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || obj == nil {
+		obj = map[string]any{"result": v}
 	}
 	if r.AddETag {
-		obj["etag"], _ = json.Marshal(resp.Header.Get("ETag"))
+		obj["etag"] = resp.Header.Get("ETag")
 	}
 	return obj, nil
 }
+
+// maxErrorAnswer bounds what is read of an error answer: the API's error
+// objects are small.
+const maxErrorAnswer = 64 << 10
 
 // asObject decodes a JSON document, wrapping anything but an object.
 func asObject(data []byte) (map[string]json.RawMessage, error) {
@@ -436,27 +450,30 @@ func unwrapURL(err error) error {
 func Call(ctx context.Context, c Client, name string, in io.Reader) (map[string]json.RawMessage, bool) {
 	obj, err := call(ctx, c, name, in)
 	if err == nil {
+		var reply map[string]json.RawMessage
 		var size int
-		obj, size, err = ubusReply(obj)
+		reply, size, err = ubusReply(obj)
 		if err == nil && size > MaxBlob {
 			err = &Error{Message: tooLarge(fmt.Sprintf("%d bytes as a ubus message", size))}
 		}
 		if err == nil {
-			return obj, true
+			return reply, true
 		}
 	}
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Message: err.Error()}
 	}
-	reply, _, rerr := ubusReply(e.Reply())
-	if rerr != nil {
-		reply = e.Reply()
+	reply := e.Reply()
+	if members, derr := decodeMembers(reply); derr == nil {
+		if r, _, rerr := ubusReply(members); rerr == nil {
+			reply = r
+		}
 	}
 	return reply, false
 }
 
-func call(ctx context.Context, c Client, name string, in io.Reader) (map[string]json.RawMessage, error) {
+func call(ctx context.Context, c Client, name string, in io.Reader) (map[string]any, error) {
 	input, err := readInput(in)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,11 +45,16 @@ config login
 
 // owUbus is one running ubusd and rpcd.
 type owUbus struct {
-	t      *testing.T
-	socket string // ubusd's
-	root   string // the installed package files
-	rpcd   *exec.Cmd
+	t          *testing.T
+	socket     string // ubusd's
+	root       string // the installed package files
+	rpcd       *exec.Cmd
+	noResponse atomic.Int32 // calls answered "No response" (see call)
 }
+
+// maxNoResponse is how many "No response" answers of rpcd one world
+// tolerates, each retried once.
+const maxNoResponse = 3
 
 // owUbusOpts: what the world starts with.
 type owUbusOpts struct {
@@ -137,9 +143,17 @@ exec "$RPCD" -s "$UBUS" -t 30
 	if err := u.rpcd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- u.rpcd.Wait() }()
 	t.Cleanup(func() {
+		select {
+		case err := <-exited:
+			t.Errorf("rpcd exited before the test ended: %v %s", err, rpcdErr.String())
+			return
+		default:
+		}
 		u.rpcd.Process.Kill()
-		u.rpcd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("rpcd: %s", rpcdErr.String())
 		}
@@ -226,6 +240,15 @@ func (u *owUbus) call(sid, object, method string, args map[string]any) (int, map
 	}
 	in["ubus_rpc_session"] = sid
 	out, err = u.ubus("call", object, method, jsonString(in))
+	if err != nil && strings.Contains(out, "(No response)") && u.noResponse.Add(1) <= maxNoResponse {
+		// Seen here under heavy load (load average ~20 on 2 cores): rpcd
+		// answers an exec plugin's call with status 5 as if the plugin
+		// printed nothing, while the plugin, traced, always did. Not
+		// diagnosed (docs/openwrt.md, ubus, "Known problem"); a call is
+		// retried once, and more than maxNoResponse in one world fail.
+		u.t.Logf("ubus call %s %s: %s; retrying once", object, method, strings.TrimSpace(out))
+		out, err = u.ubus("call", object, method, jsonString(in))
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		// ubus exits with the status code; the message names it.

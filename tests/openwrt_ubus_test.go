@@ -243,7 +243,7 @@ func (u *owUbus) call(sid, object, method string, args map[string]any) (int, map
 	if err != nil && strings.Contains(out, "(No response)") && u.noResponse.Add(1) <= maxNoResponse {
 		// Seen here under heavy load (load average ~20 on 2 cores): rpcd
 		// answers an exec plugin's call with status 5 as if the plugin
-		// printed nothing, while the plugin, traced, always did. Not
+		// printed nothing; never with the plugin traced. Not
 		// diagnosed (docs/openwrt.md, ubus, "Known problem"); a call is
 		// retried once, and more than maxNoResponse in one world fail.
 		u.t.Logf("ubus call %s %s: %s; retrying once", object, method, strings.TrimSpace(out))

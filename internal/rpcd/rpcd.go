@@ -9,6 +9,9 @@
 // the plugin's exit status and turns anything but a JSON object on stdout
 // into a bare ubus status code, so an error that must keep its message (the
 // API's, with its per-field errors) is a JSON object too: {"error": ...}.
+// rpcd rebuilds the reply as one ubus message (blobmsg, C strings, 1 MiB):
+// blob.go encodes what a C string cannot carry and measures the reply as
+// ubus will.
 package rpcd
 
 import (

@@ -104,8 +104,9 @@ func TestLuCIAppFiles(t *testing.T) {
 }
 
 // TestLuCIView loads the view in headless chromium through a LuCI
-// stand-in whose ubus calls go through OpenWrt's real ubusd and rpcd (luci_ubus_test.go) to the plugin as the package installs it, a real API and a
-// real agent: the switches show the file, saving changes the file and the
+// stand-in whose ubus calls go through OpenWrt's real ubusd and rpcd
+// (luci_ubus_test.go) to the plugin as the package installs it, a real API
+// and a real agent: the switches show the file, saving changes the file and the
 // services, a telnet bot's attempt shows up (as text, whatever it typed),
 // apply and both purges work, a stale ETag is refused, and a read-only
 // session, a refused call and a missing API are each shown for what they

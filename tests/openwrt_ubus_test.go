@@ -241,10 +241,9 @@ func (u *owUbus) call(sid, object, method string, args map[string]any) (int, map
 	in["ubus_rpc_session"] = sid
 	out, err = u.ubus("call", object, method, jsonString(in))
 	if err != nil && strings.Contains(out, "(No response)") && u.noResponse.Add(1) <= maxNoResponse {
-		// rpcd's exec plugin code closes a finished plugin's pipes twice
-		// and can cross-wire concurrent calls (docs/openwrt.md, ubus,
-		// "Known problem"): a call is retried once, and more than
-		// maxNoResponse in one rpcd fail.
+		// rpcd corrupts its memory under concurrent exec-plugin calls
+		// (docs/openwrt.md, ubus, "Known problem"): a call is retried
+		// once, and more than maxNoResponse in one rpcd fail.
 		u.t.Logf("ubus call %s %s: %s; retrying once", object, method, strings.TrimSpace(out))
 		out, err = u.ubus("call", object, method, jsonString(in))
 	}

@@ -70,6 +70,11 @@ func (f field) read(sec *uci.Section, s *Settings) error {
 	if !ok {
 		return nil
 	}
+	return f.parse(v, s)
+}
+
+// parse reads a plain option's UCI text into s.
+func (f field) parse(v string, s *Settings) error {
 	switch p := f.ref(s).(type) {
 	case *bool:
 		b, err := parseBool(v)
@@ -266,4 +271,51 @@ func FormatDuration(d time.Duration) string {
 		}
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// Option is one option of the fields table with its value in a Settings, as
+// other packages see it: the API's settings document and change list are
+// made from these, so they follow the table.
+type Option struct {
+	Section, Name string
+	Doc           string
+	List          bool     // a UCI list: Items holds its values
+	Value         string   // as UCI writes it (a list: its items joined by spaces)
+	Items         []string // a list's values
+}
+
+// Path is the option's UCI path, "limits.idle_timeout".
+func (o Option) Path() string { return o.Section + "." + o.Name }
+
+// Options lists every option of the table, in its order, with s's values.
+func (s Settings) Options() []Option {
+	out := make([]Option, len(fields))
+	for i, f := range fields {
+		o := Option{Section: f.section, Name: f.option, Doc: f.doc, Value: f.format(&s)}
+		if l, ok := f.ref(&s).(*[]string); ok {
+			o.List, o.Items = true, normalize(*l)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// SetOption parses an option's value given as UCI text (a list as its
+// items) into s, as reading the file would; the error says why the text
+// does not parse. Ranges are checked by Validate.
+func (s *Settings) SetOption(path string, items ...string) error {
+	for _, f := range fields {
+		if f.path() != path {
+			continue
+		}
+		if l, ok := f.ref(s).(*[]string); ok {
+			*l = normalize(items)
+			return nil
+		}
+		if len(items) != 1 {
+			return fmt.Errorf("takes one value, not %d", len(items))
+		}
+		return f.parse(items[0], s)
+	}
+	return fmt.Errorf("unknown option %s", path)
 }

@@ -102,7 +102,7 @@ func TestInvalid(t *testing.T) {
 		name, text string
 		fields     []string
 	}{
-		{"unknown service", "config fakes 'fakes'\n\tlist disable '22tcp'\n", []string{"fakes.disable"}},
+		{"unknown service", "config fakes 'fakes'\n\tlist disable '443tcp'\n", []string{"fakes.disable"}},
 		{"offset past 65535", "config fakes 'fakes'\n\toption redir_offset '60000'\n", []string{"fakes.redir_offset"}},
 		{"offset below 1025", "config fakes 'fakes'\n\toption redir_offset '5'\n", []string{"fakes.redir_offset"}},
 		{"offset not a number", "config fakes 'fakes'\n\toption redir_offset 'x'\n", []string{"fakes.redir_offset"}},

@@ -67,7 +67,18 @@ func Parse(line []byte) Command {
 	if len(verb) > 32 { // no verb is longer; keep the event short
 		verb = verb[:32]
 	}
-	return Command{Verb: string(bytes.ToUpper(verb)), Arg: string(arg)}
+	return Command{Verb: upper(verb), Arg: string(arg)}
+}
+
+// upper is verb in ASCII upper case; other bytes stay as they are.
+func upper(verb []byte) string {
+	b := []byte(string(verb))
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // Serve holds one FTP control conversation until the client quits, idles

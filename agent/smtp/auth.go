@@ -23,7 +23,7 @@ func decode(b []byte) ([]byte, error) {
 	if len(b) == 1 && b[0] == '=' {
 		return nil, nil
 	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	out := make([]byte, len(b)) // decoded text is never longer, padded or not
 	n, err := base64.StdEncoding.Decode(out, b)
 	if err != nil {
 		// Some clients leave the padding off.

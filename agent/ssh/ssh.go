@@ -78,7 +78,7 @@ func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	for _, k := range h.keys {
 		cfg.AddHostKey(k)
 	}
-	conn, chans, reqs, err := xssh.NewServerConn(netConn{s}, cfg)
+	conn, chans, reqs, err := xssh.NewServerConn(&netConn{s: s}, cfg)
 	if err == nil {
 		// Unreachable: every callback refuses. Close at once all the same.
 		go xssh.DiscardRequests(reqs)
@@ -100,7 +100,7 @@ func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 		!strings.Contains(err.Error(), "ssh: disconnect") {
 		// Not an SSH client, or one that broke the protocol before it
 		// tried to log in (a client that says goodbye is not one).
-		s.Emit(event.Event{Action: event.Invalid, Detail: "ssh: " + err.Error()})
+		s.Emit(event.Event{Action: event.Invalid, Detail: strings.TrimPrefix(err.Error(), "ssh: ")})
 	}
 	if session.Reason(err) == event.ReasonTimeout {
 		return err
@@ -160,10 +160,28 @@ func (st *state) publicKey(c xssh.ConnMetadata, key xssh.PublicKey) {
 
 // netConn is the session as the net.Conn x/crypto/ssh wants: reads and
 // writes go through the session, so they are bounded in time as every
-// service's are.
-type netConn struct{ s *session.Session }
+// service's are. It also ends, at its first bytes, a client that does not
+// open with "SSH-": x/crypto/ssh would skip line after line of anything
+// else until the idle timeout, and a client (unlike a server) may send
+// nothing before its version (RFC 4253, 4.2).
+type netConn struct {
+	s    *session.Session
+	seen int // bytes of "SSH-" checked so far
+}
 
-func (c netConn) Read(p []byte) (int, error)  { return c.s.Read(p) }
+var errNotSSH = errors.New("not an SSH client: the first bytes are not \"SSH-\"")
+
+func (c *netConn) Read(p []byte) (int, error) {
+	n, err := c.s.Read(p)
+	for i := 0; i < n && c.seen < 4; i++ {
+		if p[i] != "SSH-"[c.seen] {
+			return 0, errNotSSH
+		}
+		c.seen++
+	}
+	return n, err
+}
+
 func (c netConn) Write(p []byte) (int, error) { return c.s.Write(p) }
 func (c netConn) Close() error                { return c.s.Close() }
 func (c netConn) LocalAddr() net.Addr         { return &net.TCPAddr{} }

@@ -34,17 +34,33 @@ const (
 
 var errRefused = errors.New("refused")
 
-// Handler is the fake Dropbear. It holds the host keys; Serve keeps each
-// connection's state.
+// MaxUnauth is how many connections may be in the handshake or the login
+// at once: Dropbear's MAX_UNAUTH_CLIENTS. Every connection to the fake is
+// one, so this bounds the CPU a flood of key exchanges can take (a few
+// milliseconds each on amd64, a hundred times that on a router's CPU):
+// beyond it a new connection is closed at once, as Dropbear does.
+const MaxUnauth = 30
+
+// Handler is the fake Dropbear. It holds the host keys and the count of
+// connections in their handshake; Serve keeps each connection's state.
 type Handler struct {
-	keys []xssh.Signer
+	keys   []xssh.Signer
+	unauth chan struct{} // one token per connection being served
 }
 
 // New makes the fake with the given host keys (see LoadHostKeys).
-func New(keys []xssh.Signer) *Handler { return &Handler{keys: keys} }
+func New(keys []xssh.Signer) *Handler {
+	return &Handler{keys: keys, unauth: make(chan struct{}, MaxUnauth)}
+}
 
 // Serve runs the handshake and the refused logins of one connection.
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
+	select {
+	case h.unauth <- struct{}{}:
+		defer func() { <-h.unauth }()
+	default:
+		return fmt.Errorf("ssh: %d connections in their handshake already: %w", MaxUnauth, session.ErrLimit)
+	}
 	lim := s.Config().Limits
 	attempts := lim.Attempts
 	if attempts <= 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -263,5 +264,47 @@ func BenchmarkSign(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxUnauth: beyond MaxUnauth connections in their handshake, a new
+// one is closed at once; when one ends, the next is served again.
+func TestMaxUnauth(t *testing.T) {
+	cfg := testConfig()
+	addr, done := listen(t, cfg, eventtest.New())
+	var held []net.Conn
+	for range MaxUnauth {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, len(Version))); err != nil {
+			t.Fatalf("banner: %v", err)
+		}
+		held = append(held, c)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); n != 0 || err == nil {
+		t.Errorf("connection %d got %d bytes, %v", MaxUnauth+1, n, err)
+	}
+	if err := <-done; !errors.Is(err, session.ErrLimit) {
+		t.Errorf("Serve: %v", err)
+	}
+	held[0].Close()
+	<-done
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c2.Read(make([]byte, len(Version))); err != nil {
+		t.Errorf("no banner after a slot was freed: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/minipot/minipot/agent/lineio"
 	"github.com/minipot/minipot/agent/session"
@@ -84,100 +85,135 @@ func upper(verb []byte) string {
 // Serve holds one FTP control conversation until the client quits, idles
 // out, sends an over-long line, or has failed the configured number of
 // logins.
+//
+// Serve and run sit under every blocked Read of an idle connection (see
+// agent.serve): their frames are kept small, with the work done in
+// functions of their own, so that the goroutine keeps its first 2 KiB
+// stack (TestIdleStack).
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	if !s.Greeted() {
 		if err := h.Greet(s); err != nil {
 			return err
 		}
 	}
+	return newConn(s).run(ctx)
+}
+
+// conn is the state of one conversation.
+type conn struct {
+	s        *session.Session
+	lr       *lineio.Reader
+	attempts int
+	user     string
+	haveUser bool
+	invalids int
+	fails    int
+}
+
+func newConn(s *session.Session) *conn {
 	lim := s.Config().Limits
-	attempts := lim.Attempts
-	if attempts <= 0 {
-		attempts = defAttempts
+	c := &conn{s: s, attempts: lim.Attempts, lr: lineio.New(s, min(max(lim.LineMax, 64), lineMax))}
+	if c.attempts <= 0 {
+		c.attempts = defAttempts
 	}
-	lr := lineio.New(s, min(max(lim.LineMax, 64), lineMax))
-	var (
-		user     string
-		haveUser bool
-		invalids int
-		fails    int
-	)
-	invalid := func(detail string) {
-		if invalids++; invalids <= maxInvalid {
-			s.Emit(event.Event{Action: event.Invalid, Detail: detail})
-		}
-	}
+	return c
+}
+
+func (c *conn) run(ctx context.Context) error {
 	for {
-		line, err := lr.Line()
-		if errors.Is(err, lineio.ErrTooLong) {
-			invalid("command line too long")
-			io.WriteString(s, tooLong)
-			return fmt.Errorf("ftp: %w: %w", err, session.ErrLimit)
-		}
+		line, err := c.lr.Line()
 		if err != nil {
-			if isTimeout(err) {
-				io.WriteString(s, timeout)
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("ftp: %w", context.Cause(ctx))
-			}
-			if errors.Is(err, io.EOF) {
-				return io.EOF
-			}
-			return fmt.Errorf("ftp: read: %w", err)
+			return c.readError(ctx, err)
 		}
-		cmd := Parse(line)
-		var reply string
-		switch cmd.Verb {
-		case "USER":
-			user, haveUser = cmd.Arg, true
-			reply = askPass
-		case "PASS":
-			if !haveUser {
-				invalid("PASS before USER")
-				reply = userFirst
-				break
-			}
-			s.Emit(event.Event{Action: event.Login, Method: "USER/PASS", Username: user, Password: cmd.Arg})
-			if !s.Sleep(ctx, lim.LoginDelay) {
-				return fmt.Errorf("ftp: login delay: %w", errCut(ctx))
-			}
-			haveUser = false
-			if fails++; fails >= attempts {
-				io.WriteString(s, badLogin)
-				return nil // vsftpd ends the session after max_login_fails
-			}
-			reply = badLogin
-		case "QUIT":
-			io.WriteString(s, goodbye)
-			return nil
-		case "FEAT":
-			reply = features
-		case "SYST":
-			reply = syst
-		case "NOOP":
-			reply = noop
-		case "OPTS":
-			if bytes.EqualFold([]byte(cmd.Arg), []byte("UTF8 ON")) {
-				reply = utf8On
-			} else {
-				reply = badOption
-			}
-		case "":
-			invalid("empty command")
-			reply = loginFirst
-		default:
-			if !printable(cmd.Verb) {
-				invalid(fmt.Sprintf("not an FTP command: %q", cmd.Verb))
-			}
-			// PASV, PORT, EPSV, AUTH TLS and the rest, as unauthenticated
-			// vsftpd answers them: nothing is ever opened.
-			reply = loginFirst
-		}
-		if _, err := io.WriteString(s, reply); err != nil {
-			return fmt.Errorf("ftp: write: %w", err)
+		if stop, err := c.command(ctx, line); stop {
+			return err
 		}
 	}
+}
+
+func (c *conn) invalid(detail string) {
+	if c.invalids++; c.invalids <= maxInvalid {
+		c.s.Emit(event.Event{Action: event.Invalid, Detail: detail})
+	}
+}
+
+// readError answers what ended the reading and says why.
+//
+//go:noinline
+func (c *conn) readError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, lineio.ErrTooLong):
+		c.invalid("command line too long")
+		io.WriteString(c.s, tooLong)
+		return fmt.Errorf("ftp: %w: %w", err, session.ErrLimit)
+	case ctx.Err() != nil:
+		return fmt.Errorf("ftp: %w", context.Cause(ctx))
+	case isTimeout(err):
+		io.WriteString(c.s, timeout)
+		return fmt.Errorf("ftp: read: %w", err)
+	case errors.Is(err, io.EOF):
+		return io.EOF
+	}
+	return fmt.Errorf("ftp: read: %w", err)
+}
+
+// command answers one command line; stop says the conversation is over,
+// with err saying why (nil: the server closed it normally).
+//
+//go:noinline
+func (c *conn) command(ctx context.Context, line []byte) (stop bool, err error) {
+	cmd := Parse(line)
+	var reply string
+	switch cmd.Verb {
+	case "USER":
+		c.user, c.haveUser = cmd.Arg, true
+		reply = askPass
+	case "PASS":
+		if !c.haveUser {
+			c.invalid("PASS before USER")
+			reply = userFirst
+			break
+		}
+		c.s.Emit(event.Event{Action: event.Login, Method: "USER/PASS", Username: c.user, Password: cmd.Arg})
+		if !c.s.Sleep(ctx, c.s.Config().Limits.LoginDelay) {
+			return true, fmt.Errorf("ftp: login delay: %w", errCut(ctx))
+		}
+		c.haveUser = false
+		if c.fails++; c.fails >= c.attempts {
+			io.WriteString(c.s, badLogin)
+			return true, nil // vsftpd ends the session after max_login_fails
+		}
+		reply = badLogin
+	case "QUIT":
+		io.WriteString(c.s, goodbye)
+		return true, nil
+	case "FEAT":
+		reply = features
+	case "SYST":
+		reply = syst
+	case "NOOP":
+		reply = noop
+	case "OPTS":
+		if strings.EqualFold(cmd.Arg, "UTF8 ON") {
+			reply = utf8On
+		} else {
+			reply = badOption
+		}
+	case "":
+		c.invalid("empty command")
+		reply = loginFirst
+	default:
+		if !printable(cmd.Verb) {
+			c.invalid(fmt.Sprintf("not an FTP command: %q", cmd.Verb))
+		}
+		// PASV, PORT, EPSV, AUTH TLS and the rest, as unauthenticated
+		// vsftpd answers them: nothing is ever opened.
+		reply = loginFirst
+	}
+	if _, err := io.WriteString(c.s, reply); err != nil {
+		return true, fmt.Errorf("ftp: write: %w", err)
+	}
+	return false, nil
 }
 
 // errCut says why a login delay was cut short: the connection was stopped,

@@ -139,7 +139,9 @@ type conn struct {
 }
 
 // Serve holds one SMTP conversation until the client quits, idles out,
-// sends an over-long line or too many wrong commands.
+// sends an over-long line or too many wrong commands. Serve and run sit
+// under every blocked Read of an idle connection: their frames are kept
+// small (TestIdleStack), the work is done in functions of their own.
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	if !s.Greeted() {
 		if err := h.Greet(s); err != nil {
@@ -148,29 +150,44 @@ func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	}
 	lim := s.Config().Limits
 	c := &conn{s: s, lr: lineio.New(s, min(max(lim.LineMax, 64), lineMax))}
+	return c.run(ctx)
+}
+
+func (c *conn) run(ctx context.Context) error {
 	for {
 		line, err := c.lr.Line()
 		if err != nil {
 			return c.readError(ctx, err)
 		}
-		cmd := Parse(line)
-		reply, stop, err := c.command(ctx, cmd)
-		if err != nil {
+		if stop, err := c.step(ctx, line); stop {
 			return err
-		}
-		if _, err := io.WriteString(s, reply); err != nil {
-			return fmt.Errorf("smtp: write: %w", err)
-		}
-		if stop {
-			return nil
-		}
-		if c.errs >= hardErrors {
-			io.WriteString(s, "421 4.7.0 "+hostname(s)+" Error: too many errors\r\n")
-			return fmt.Errorf("smtp: %d errors: %w", c.errs, session.ErrLimit)
 		}
 	}
 }
 
+// step answers one command line; stop says the conversation is over, with
+// err saying why (nil: the server closed it normally).
+//
+//go:noinline
+func (c *conn) step(ctx context.Context, line []byte) (stop bool, err error) {
+	reply, stop, err := c.command(ctx, Parse(line))
+	if err != nil {
+		return true, err
+	}
+	if _, err := io.WriteString(c.s, reply); err != nil {
+		return true, fmt.Errorf("smtp: write: %w", err)
+	}
+	if stop {
+		return true, nil
+	}
+	if c.errs >= hardErrors {
+		io.WriteString(c.s, "421 4.7.0 "+hostname(c.s)+" Error: too many errors\r\n")
+		return true, fmt.Errorf("smtp: %d errors: %w", c.errs, session.ErrLimit)
+	}
+	return false, nil
+}
+
+//go:noinline
 func (c *conn) readError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, lineio.ErrTooLong):

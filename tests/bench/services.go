@@ -14,6 +14,8 @@ import (
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/minipot/minipot/agent/ssh"
 )
 
 // newServices measures the FTP, SMTP and SSH fakes: login attempts per
@@ -40,10 +42,15 @@ func newServices(a *agentProc, bin string, dur time.Duration, idle int) error {
 			return err
 		}
 	}
-	for _, s := range []struct{ name, port, greeting string }{
-		{"FTP", "1390", "220 "}, {"SMTP", "1394", "220 "}, {"SSH", "1391", "SSH-2.0-"},
+	for _, s := range []struct {
+		name, port, greeting string
+		n                    int
+	}{
+		// The SSH fake serves at most ssh.MaxUnauth connections at once,
+		// so that is all an idle SSH flood can hold.
+		{"FTP", "1390", "220 ", idle}, {"SMTP", "1394", "220 ", idle}, {"SSH", "1391", "SSH-2.0-", min(idle, ssh.MaxUnauth)},
 	} {
-		if err := idleService(bin, s.name, s.port, s.greeting, idle); err != nil {
+		if err := idleService(bin, s.name, s.port, s.greeting, s.n); err != nil {
 			return err
 		}
 	}
@@ -82,10 +89,17 @@ var sshClient = &xssh.ClientConfig{
 	ClientVersion:   "SSH-2.0-libssh2_1.9.0",
 }
 
+// errAtLimit is a connection the fake closed before its banner: more than
+// ssh.MaxUnauth were in their handshake.
+var errAtLimit = errors.New("closed at the handshake limit")
+
 func sshAttempt(c net.Conn) error {
 	_, _, _, err := xssh.NewClientConn(c, "", sshClient)
 	if err == nil {
 		return errors.New("a login succeeded")
+	}
+	if strings.Contains(err.Error(), "reset by peer") || strings.HasSuffix(err.Error(), "EOF") {
+		return errAtLimit
 	}
 	if !strings.Contains(err.Error(), "unable to authenticate") {
 		return err
@@ -97,7 +111,7 @@ func sshAttempt(c net.Conn) error {
 // connection in a loop, and reports the rate and the CPU per attempt.
 func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration, try func(net.Conn) error) error {
 	const workers = 50
-	var ok, failed atomic.Int64
+	var ok, failed, limited atomic.Int64
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
@@ -116,9 +130,12 @@ func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration,
 					err = try(c)
 					c.Close()
 				}
-				if err == nil {
+				switch {
+				case err == nil:
 					ok.Add(1)
-				} else if ctx.Err() == nil {
+				case errors.Is(err, errAtLimit):
+					limited.Add(1)
+				case ctx.Err() == nil:
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
 				}
@@ -129,6 +146,9 @@ func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration,
 	el := time.Since(start).Seconds()
 	n := ok.Load()
 	fmt.Printf("%-37s%.0f/s (%d attempts, %d failed)\n", label, float64(n)/el, n, failed.Load())
+	if l := limited.Load(); l > 0 {
+		fmt.Printf("  closed at the %d-handshake limit:  %d connections\n", ssh.MaxUnauth, l)
+	}
 	fmt.Printf("  CPU per attempt:                   agent %s, clients %s\n", perOp(cpu()-server0, n), perOp(selfCPU()-self0, n))
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("  first failure: %v\n", e)

@@ -278,3 +278,38 @@ func TestNewServicesHostile(t *testing.T) {
 		}
 	})
 }
+
+// TestNewServicesCredentialsOff: with credentials not collected, the
+// passwords given to the FTP, SMTP and SSH fakes are nowhere: not in the
+// database file's bytes, not in the agent's debug log.
+func TestNewServicesCredentialsOff(t *testing.T) {
+	curl, swaks, sshpass, ssh := need(t, "curl"), need(t, "swaks"), need(t, "sshpass"), need(t, "ssh")
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
+	const secret = "Zq7-never-stored"
+	run(t, 30*time.Second, curl, "-sS", "ftp://ftpuser:"+secret+"@"+a.Addr("21tcp")+"/")
+	host, port, _ := net.SplitHostPort(a.Addr("25tcp"))
+	run(t, 30*time.Second, swaks, "--server", host, "--port", port, "--auth", "PLAIN", "--auth-user", "smtpuser",
+		"--auth-password", secret, "--quit-after", "AUTH")
+	_, sport, _ := net.SplitHostPort(a.Addr("22tcp"))
+	run(t, 30*time.Second, sshpass, "-p", secret, ssh, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=1",
+		"-p", sport, "sshuser@"+host, "true")
+	for _, key := range []string{"21tcp", "25tcp", "22tcp"} {
+		for _, e := range a.find(t, 1, logins(key)) {
+			if e.Username != "" || e.Password != "" {
+				t.Errorf("%s: credentials stored: %+v", key, e)
+			}
+		}
+	}
+	a.Stop()
+	files, _ := filepath.Glob(a.DB + "*")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the password", f)
+		}
+	}
+	if strings.Contains(a.stderr.String(), secret) {
+		t.Error("the agent's log holds the password")
+	}
+}

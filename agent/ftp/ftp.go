@@ -204,7 +204,10 @@ func (c *conn) command(ctx context.Context, line []byte) (stop bool, err error) 
 		reply = loginFirst
 	default:
 		if !printable(cmd.Verb) {
-			c.invalid(fmt.Sprintf("not an FTP command: %q", cmd.Verb))
+			// Not the text: a client out of step may have sent its
+			// password as a line of its own, and Detail is not subject to
+			// the credential policy.
+			c.invalid(fmt.Sprintf("not an FTP command (%d bytes)", len(cmd.Verb)))
 		}
 		// PASV, PORT, EPSV, AUTH TLS and the rest, as unauthenticated
 		// vsftpd answers them: nothing is ever opened.

@@ -275,7 +275,9 @@ func (c *conn) command(ctx context.Context, cmd Command) (reply string, stop boo
 		c.invalid("HTTP request on the SMTP port: " + cmd.Verb)
 		return forbidden, true, nil
 	case "":
-		c.invalid(fmt.Sprintf("not an SMTP command: %q", cmd.Arg))
+		// Not the text: it may be a credential sent out of step, and
+		// Detail is not subject to the credential policy.
+		c.invalid(fmt.Sprintf("not an SMTP command (%d bytes)", len(cmd.Arg)))
 		return c.fail(badSyntax), false, nil
 	}
 	return c.fail(unknown), false, nil

@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -474,5 +475,32 @@ func TestPatchParsesAsTheFile(t *testing.T) {
 	s, _, errs := applyPatch(settings.Defaults(), p)
 	if len(errs) > 0 || !slices.Equal(s.Firewall.WANDevices, []string{"eth0", "eth1"}) || s.Firewall.IPv6 || s.Agent.LoginDelay != 1500*time.Millisecond {
 		t.Errorf("applied: %v %+v %+v", errs, s.Firewall, s.Agent)
+	}
+}
+
+// TestPatchNewServices: every service of the table can be switched off
+// and on through the settings document.
+func TestPatchNewServices(t *testing.T) {
+	var off, on []string
+	for _, svc := range settings.Services() {
+		off = append(off, fmt.Sprintf("%q: {\"enabled\": false}", svc.Key))
+		on = append(on, fmt.Sprintf("%q: {\"enabled\": true}", svc.Key))
+	}
+	p, errs := decodePatch([]byte(`{"services": {` + strings.Join(off, ", ") + `}}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s, touched, errs := applyPatch(settings.Defaults(), p)
+	if len(errs) > 0 || len(s.Disabled) != len(settings.Services()) || !slices.Equal(touched, []string{"fakes.disable"}) {
+		t.Fatalf("all off: %v %v %v", errs, s.Disabled, touched)
+	}
+	for _, svc := range settings.Services() {
+		if s.ServiceEnabled(svc.Key) || docOf(s).Services[svc.Key].Enabled {
+			t.Errorf("%s still on", svc.Key)
+		}
+	}
+	p, _ = decodePatch([]byte(`{"services": {` + strings.Join(on, ", ") + `}}`))
+	if s, _, errs = applyPatch(s, p); len(errs) > 0 || len(s.Disabled) != 0 {
+		t.Errorf("all on again: %v %v", errs, s.Disabled)
 	}
 }

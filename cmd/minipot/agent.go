@@ -248,6 +248,17 @@ func storeOptions(s settings.Settings, log zerolog.Logger) store.Options {
 	}
 }
 
+// tryKind is a command that pokes a fake of each protocol: %[1]s is the
+// host, %[2]s the port, %[3]s both.
+var tryKind = map[settings.Kind]string{
+	settings.Telnet: "telnet %[1]s %[2]s",
+	settings.HTTP:   "curl -i -u admin:admin http://%[3]s/",
+	settings.Proxy:  "curl -i -x http://admin:admin@%[3]s http://example.com/",
+	settings.FTP:    "curl -v ftp://admin:admin@%[3]s/",
+	settings.SMTP:   "swaks --server %[1]s --port %[2]s --auth LOGIN --auth-user admin --auth-password admin --quit-after AUTH",
+	settings.SSH:    "ssh -p %[2]s admin@%[1]s",
+}
+
 // printTryIt tells a person where each fake listens and how to poke it.
 func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
 	for _, st := range statuses {
@@ -257,21 +268,7 @@ func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
 		}
 		svc, _ := settings.LookupService(st.Key)
 		host, port := splitHostPort(st.Address)
-		try := ""
-		switch svc.Kind {
-		case settings.Telnet:
-			try = fmt.Sprintf("telnet %s %s", host, port)
-		case settings.HTTP:
-			try = fmt.Sprintf("curl -i -u admin:admin http://%s/", st.Address)
-		case settings.Proxy:
-			try = fmt.Sprintf("curl -i -x http://admin:admin@%s http://example.com/", st.Address)
-		case settings.FTP:
-			try = fmt.Sprintf("curl -v ftp://admin:admin@%s/", st.Address)
-		case settings.SMTP:
-			try = fmt.Sprintf("swaks --server %s --port %s --auth LOGIN --auth-user admin --auth-password admin --quit-after AUTH", host, port)
-		case settings.SSH:
-			try = fmt.Sprintf("ssh -p %s admin@%s", port, host)
-		}
+		try := fmt.Sprintf(tryKind[svc.Kind], host, port, st.Address)
 		fmt.Fprintf(w, "%-8s (port %d) listening on %-16s try: %s\n", st.Key, st.Port, st.Address, try)
 	}
 }

@@ -21,6 +21,9 @@ func TestEveryServerHasAHandler(t *testing.T) {
 		if hf(svc) == nil {
 			t.Errorf("%s (%s): no handler", svc.Key, svc.Server)
 		}
+		if tryKind[svc.Kind] == "" {
+			t.Errorf("%s: no command to try a %s fake", svc.Key, svc.Kind)
+		}
 	}
 	for name := range servers {
 		if !used[name] {

@@ -28,11 +28,13 @@ func serve(t *testing.T, cfg *session.Config) (net.Conn, *bufio.Reader, *eventte
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	rec := eventtest.New()
 	done := make(chan error, 1)
 	go func() {
+		// The listener closes after the Accept: closed before, it would
+		// reset the connection still waiting in its backlog.
 		c, err := ln.Accept()
+		ln.Close()
 		if err != nil {
 			done <- err
 			return

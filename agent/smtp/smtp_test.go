@@ -27,11 +27,13 @@ func serve(t *testing.T, cfg *session.Config) (net.Conn, *bufio.Reader, *eventte
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	rec := eventtest.New()
 	done := make(chan error, 1)
 	go func() {
+		// The listener closes after the Accept: closed before, it would
+		// reset the connection still waiting in its backlog.
 		c, err := ln.Accept()
+		ln.Close()
 		if err != nil {
 			done <- err
 			return
@@ -123,15 +125,17 @@ func TestCredentialsOff(t *testing.T) {
 	cfg.Credentials = false
 	c, r, rec, done := serve(t, cfg)
 	io.WriteString(c, "EHLO x\r\nAUTH PLAIN "+b64("\x00admin\x00hunter2")+"\r\nQUIT\r\n")
-	io.Copy(io.Discard, r)
-	<-done
+	out, _ := io.ReadAll(r)
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v\n%s", err, out)
+	}
 	for _, e := range rec.All() {
 		if strings.Contains(e.Username+e.Password+e.Detail+e.URL+e.Body, "hunter2") {
 			t.Errorf("password stored: %+v", e)
 		}
 	}
 	if l := rec.Of(event.Login); len(l) != 1 || l[0].Method != "AUTH PLAIN" {
-		t.Errorf("logins %+v", l)
+		t.Errorf("logins %+v; all events %+v\n%s", l, rec.All(), out)
 	}
 }
 

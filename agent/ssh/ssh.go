@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -94,7 +95,9 @@ func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	for _, k := range h.keys {
 		cfg.AddHostKey(k)
 	}
-	conn, chans, reqs, err := xssh.NewServerConn(&netConn{s: s}, cfg)
+	nc := &netConn{s: s}
+	conn, chans, reqs, err := xssh.NewServerConn(nc, cfg)
+	nc.stop()
 	if err == nil {
 		// Unreachable: every callback refuses. Close at once all the same.
 		go xssh.DiscardRequests(reqs)
@@ -180,14 +183,26 @@ func (st *state) publicKey(c xssh.ConnMetadata, key xssh.PublicKey) {
 // open with "SSH-": x/crypto/ssh would skip line after line of anything
 // else until the idle timeout, and a client (unlike a server) may send
 // nothing before its version (RFC 4253, 4.2).
+//
+// x/crypto/ssh reads and writes from goroutines of its own, which may still
+// be in a Read when the handshake has failed; stop waits for them, so that
+// the session's byte counts are the agent's alone once Serve returns.
 type netConn struct {
-	s    *session.Session
-	seen int // bytes of "SSH-" checked so far
+	s      *session.Session
+	rmu    sync.Mutex // held during a Read
+	wmu    sync.Mutex // held during a Write
+	seen   int        // bytes of "SSH-" checked so far
+	closed bool       // by stop: no more reads or writes
 }
 
 var errNotSSH = errors.New("not an SSH client: the first bytes are not \"SSH-\"")
 
 func (c *netConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
 	n, err := c.s.Read(p)
 	for i := 0; i < n && c.seen < 4; i++ {
 		if p[i] != "SSH-"[c.seen] {
@@ -198,12 +213,30 @@ func (c *netConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c netConn) Write(p []byte) (int, error) { return c.s.Write(p) }
-func (c netConn) Close() error                { return c.s.Close() }
-func (c netConn) LocalAddr() net.Addr         { return &net.TCPAddr{} }
-func (c netConn) RemoteAddr() net.Addr        { return net.TCPAddrFromAddrPort(c.s.Src()) }
+func (c *netConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.s.Write(p)
+}
+
+// stop closes the connection and waits for a Read or Write in progress.
+func (c *netConn) stop() {
+	c.s.Close()
+	c.rmu.Lock()
+	c.wmu.Lock()
+	c.closed = true
+	c.wmu.Unlock()
+	c.rmu.Unlock()
+}
+
+func (c *netConn) Close() error         { return c.s.Close() }
+func (c *netConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+func (c *netConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.s.Src()) }
 
 // The session sets the deadlines itself on every Read and Write.
-func (netConn) SetDeadline(time.Time) error      { return nil }
-func (netConn) SetReadDeadline(time.Time) error  { return nil }
-func (netConn) SetWriteDeadline(time.Time) error { return nil }
+func (*netConn) SetDeadline(time.Time) error      { return nil }
+func (*netConn) SetReadDeadline(time.Time) error  { return nil }
+func (*netConn) SetWriteDeadline(time.Time) error { return nil }

@@ -58,6 +58,11 @@ func listen(t testing.TB, cfg *session.Config, rec *eventtest.Recorder) (string,
 				s := session.New(c, "22tcp", 22, id, cfg, rec)
 				err := h.Serve(context.Background(), s)
 				s.Close()
+				// As the agent's disconnect event does: under -race, this
+				// shows that no goroutine of x/crypto/ssh still counts.
+				if s.BytesIn() < 0 || s.BytesOut() < 0 {
+					err = errors.New("negative byte counts")
+				}
 				done <- err
 			}()
 		}

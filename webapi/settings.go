@@ -53,6 +53,7 @@ type AgentDoc struct {
 	LoginDelay string `json:"login_delay"`
 	Attempts   int    `json:"attempts"`
 	LogLevel   string `json:"log_level"`
+	HostKeys   string `json:"host_keys"`
 }
 
 // LimitsDoc is section limits.

@@ -118,9 +118,12 @@ var servers = map[string]func(settings.Service, settings.Settings) (session.Hand
 	settings.Vsftpd:  func(settings.Service, settings.Settings) (session.Handler, error) { return &ftp.Handler{}, nil },
 	settings.Postfix: func(settings.Service, settings.Settings) (session.Handler, error) { return &smtp.Handler{}, nil },
 	settings.Dropbear: func(_ settings.Service, s settings.Settings) (session.Handler, error) {
-		// The host keys live beside the store: the one folder the agent
-		// may write that survives a restart.
-		keys, err := ssh.LoadHostKeys(filepath.Dir(s.Store.Path))
+		// By default beside the store: a folder the agent may write.
+		dir := s.Agent.HostKeys
+		if dir == "" {
+			dir = filepath.Dir(s.Store.Path)
+		}
+		keys, err := ssh.LoadHostKeys(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -39,6 +39,7 @@ var fields = []field{
 	}},
 	{"agent", "login_delay", func(s *Settings) any { return &s.Agent.LoginDelay }, 0, int64(30 * time.Second), "wait before answering Login incorrect", nil},
 	{"agent", "attempts", func(s *Settings) any { return &s.Agent.Attempts }, 1, 100, "login attempts per telnet, FTP or SSH connection", nil},
+	{"agent", "host_keys", func(s *Settings) any { return &s.Agent.HostKeys }, 0, 4096, "folder of the SSH fake's host keys; empty: the folder of store.path", nil},
 	{"agent", "log_level", func(s *Settings) any { return &s.Agent.LogLevel }, 0, 0, "debug, info, warn or error", oneOf("debug", "info", "warn", "error")},
 
 	{"limits", "max_connections", func(s *Settings) any { return &s.Limits.MaxConns }, 1, 1 << 20, "connections open at once, all services", nil},

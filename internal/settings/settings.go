@@ -44,6 +44,7 @@ type Agent struct {
 	LoginDelay time.Duration // before "Login incorrect"
 	Attempts   int           // login attempts per telnet, FTP or SSH connection
 	LogLevel   string        // zerolog level: debug, info, warn, error
+	HostKeys   string        // folder of the SSH fake's host keys; "": the store's folder
 }
 
 // Limits holds section limits: what attackers may cost.

@@ -45,6 +45,13 @@ bench: build cross
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
 	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
+	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/
+	@# The SSH handshake on ARMv7 under qemu-user: emulation, so compare
+	@# its ratio to the signature yardstick, not its times.
+	@if command -v qemu-arm >/dev/null; then \
+		GOARCH=arm GOARM=7 $(GO) test -c -o dist/ssh-arm.test ./agent/ssh/ && \
+		qemu-arm dist/ssh-arm.test -test.run '^$$' -test.bench . -test.benchtime 10x; \
+	else echo "SSH handshake on ARM: not measured: qemu-arm is not installed (apt-get install qemu-user)"; fi
 
 lint:
 	$(GO) vet ./...

@@ -146,17 +146,17 @@ func TestRPCDPlugin(t *testing.T) {
 	})
 
 	t.Run("set_settings", func(t *testing.T) {
-		in := `{"settings": {"services": {"2323tcp": {"enabled": false}}}, "etag": ` + jsonString(etag) + `}`
+		in := `{"settings": {"services": {"2323tcp": {"enabled": false}, "22tcp": {"enabled": false}}}, "etag": ` + jsonString(etag) + `}`
 		got, code := rpcdCall(t, link, p, "set_settings", in)
 		if code != 0 || got["changed"] != true || dig(got, "applied", "agent", "applied") != true {
 			t.Fatalf("exit %d: %v", code, got)
 		}
 		data, err := os.ReadFile(filepath.Join(a.Dir, "ucollect"))
-		if err != nil || !strings.Contains(string(data), "list disable '2323tcp'") {
-			t.Errorf("the UCI file does not disable 2323tcp: %v\n%s", err, data)
+		if err != nil || !strings.Contains(string(data), "list disable '2323tcp'") || !strings.Contains(string(data), "list disable '22tcp'") {
+			t.Errorf("the UCI file does not disable 2323tcp and 22tcp: %v\n%s", err, data)
 		}
-		if listens(a.Addr("2323tcp")) || !listens(a.Addr("23tcp")) {
-			t.Error("2323tcp still listens, or 23tcp stopped")
+		if listens(a.Addr("2323tcp")) || listens(a.Addr("22tcp")) || !listens(a.Addr("23tcp")) || !listens(a.Addr("21tcp")) {
+			t.Error("2323tcp or 22tcp still listens, or 23tcp or 21tcp stopped")
 		}
 	})
 

@@ -74,7 +74,7 @@ func TestAgentDamagedStore(t *testing.T) {
 	}
 	chownNobody(t, a.Dir)
 
-	b := startAgentIn(t, a.Dir, nil)
+	b := startAgentIn(t, a)
 	if got, err := os.ReadFile(a.DB + ".damaged"); err != nil || !bytes.Equal(got, junk) {
 		t.Fatalf("the damaged store was not kept unchanged beside the store: %v", err)
 	}

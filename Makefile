@@ -42,12 +42,14 @@ test:
 # Figures for the closing notes: the real agent under load on loopback
 # (tests/bench), the store's sustained write rate, the parsers, the API on
 # a million events and end to end, the firewall (root: network namespace),
-# and the size of the router binaries.
+# the size of the router binaries, and the two SQLite drivers side by side
+# (tests/bench/drivers.sh: amd64, qemu-arm, qemu-mipsel).
 bench: build cross
 	$(GO) run ./tests/bench -bin bin/minipot
 	$(GO) test -run '^$$' -bench 'Write|Emit' -benchtime 1000000x ./internal/store/
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/telnet/ ./agent/httpd/
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
+	GO=$(GO) sh tests/bench/drivers.sh
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
 	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
 	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/

@@ -191,7 +191,7 @@ func (r *Reader) Query(ctx context.Context, f Filter) ([]event.Event, Cursor, er
 	query, args := f.querySQL(limit + 1)
 	rows, err := r.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, Cursor{}, fmt.Errorf("query events: %w", err)
+		return nil, Cursor{}, withCtxErr(ctx, fmt.Errorf("query events: %w", err))
 	}
 	defer rows.Close()
 	evs := make([]event.Event, 0, min(limit+1, 64))
@@ -203,7 +203,7 @@ func (r *Reader) Query(ctx context.Context, f Filter) ([]event.Event, Cursor, er
 		evs = append(evs, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, Cursor{}, fmt.Errorf("query events: %w", err)
+		return nil, Cursor{}, withCtxErr(ctx, fmt.Errorf("query events: %w", err))
 	}
 	var next Cursor
 	if len(evs) > limit {
@@ -253,7 +253,7 @@ func (r *Reader) Count(ctx context.Context, f Filter) (int64, error) {
 	where, args := f.where(false)
 	var n int64
 	if err := r.db.QueryRowContext(ctx, "SELECT count(*) FROM events"+where, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
+		return 0, withCtxErr(ctx, fmt.Errorf("count events: %w", err))
 	}
 	return n, nil
 }

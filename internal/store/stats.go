@@ -147,6 +147,17 @@ func OpenStats(r *Reader, dir string, maxBytes int64) (*Stats, error) {
 	return &Stats{r: r, path: path, db: db, lockFile: f, maxBytes: maxBytes, lock: make(chan struct{}, 1)}, nil
 }
 
+// withCtxErr makes err wrap ctx's error when ctx ended: modernc.org/sqlite
+// returns the context's error for a statement it interrupted, ncruces
+// (MIPS) its own "interrupted", and callers tell a deadline from a fault
+// with errors.Is (the API answers 503 and Retry-After to the first).
+func withCtxErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), err)
+}
+
 // removeStaleStats removes the statistics files matching pattern that no
 // process holds (see OpenStats).
 func removeStaleStats(pattern string) {
@@ -208,7 +219,7 @@ func (s *Stats) Refresh(ctx context.Context, check bool) error {
 // maxBytes leaves the summaries to be rebuilt next time (retention may
 // have made room by then) and says why.
 func (s *Stats) refresh(ctx context.Context, check bool) error {
-	err := s.refreshLocked(ctx, check)
+	err := withCtxErr(ctx, s.refreshLocked(ctx, check))
 	if isFull(err) {
 		s.stale.Store(true)
 		return fmt.Errorf("statistics need more than their share of store.max_size (%d bytes): %w", s.maxBytes, err)
@@ -619,7 +630,8 @@ type Summary struct {
 }
 
 // Summary refreshes the summaries and answers for the window.
-func (s *Stats) Summary(ctx context.Context, w Window) (Summary, error) {
+func (s *Stats) Summary(ctx context.Context, w Window) (_ Summary, err error) {
+	defer func() { err = withCtxErr(ctx, err) }()
 	if err := s.acquire(ctx); err != nil {
 		return Summary{}, err
 	}

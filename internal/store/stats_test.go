@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -406,4 +407,22 @@ func TestStatsLongWindows(t *testing.T) {
 		{base.Add(-day), base.Add(33*day + 3*time.Hour)},                                  // most, by complement
 		{base.Add(8*day + 23*time.Hour), base.Add(30*day + time.Hour + time.Millisecond)}, // odd edges
 	})
+}
+
+// A context that ends mid-statement gives an error that wraps its own,
+// whichever driver interrupted the statement: the API tells a deadline
+// (503, retry) from a fault by it.
+func TestWithCtxErr(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	other := errors.New("sqlite3: interrupted")
+	if got := withCtxErr(ctx, other); got != other {
+		t.Errorf("live context: %v", got)
+	}
+	cancel()
+	if got := withCtxErr(ctx, other); !errors.Is(got, context.Canceled) || !errors.Is(got, other) {
+		t.Errorf("ended context: %v wraps neither", got)
+	}
+	if got := withCtxErr(ctx, nil); got != nil {
+		t.Errorf("nil error became %v", got)
+	}
 }

@@ -20,12 +20,12 @@ const (
 // its own, so a flood costs an accept and a close.
 //
 // Fair share: when the total budget is full, a newcomer whose network holds
-// fewer slots than the network holding the most gets a slot by evicting a
-// connection of that network: of its address holding the most, the oldest.
-// So whoever hoards loses first, a botnet of thousands of addresses each
-// holding one slot loses its oldest connections to newcomers, and a client
-// from a network not yet seen is never refused while others hold the budget.
-// Only a newcomer whose own network is among the largest holders is refused.
+// no more slots than another network gets a slot by evicting a connection
+// of the network holding the most: of its address holding the most, the
+// oldest (see victim). So whoever hoards loses first, a botnet of thousands
+// of addresses each holding one slot loses its oldest connections to
+// newcomers, and a client is never refused while another network holds as
+// much as its own. Only a newcomer whose network holds the most is refused.
 type limiter struct {
 	mu        sync.Mutex
 	total     int
@@ -123,7 +123,7 @@ func (l *limiter) acquire(ip netip.Addr, close func()) *slot {
 	}
 	var evict func()
 	if l.total >= l.maxTotal {
-		victim := l.victim(held)
+		victim := l.victim(ns, held)
 		if victim == nil {
 			l.mu.Unlock()
 			return nil
@@ -156,15 +156,32 @@ func (l *limiter) acquire(ip netip.Addr, close func()) *slot {
 	return s
 }
 
-// victim picks the connection a newcomer whose network holds held slots
-// may take the place of: in the network holding the most (the one with the
-// oldest connection among equals), the oldest connection of the address
-// holding the most. nil: the newcomer's network is among the largest.
-func (l *limiter) victim(held int) *slot {
-	if len(l.byHeld) == 0 || l.byHeld[0].n <= held {
+// victim picks the connection a newcomer may take the place of: in the
+// network holding the most other than the newcomer's own (ns, holding held;
+// ns may be nil), the one with the oldest connection among equals, the
+// oldest connection of the address holding the most. That network must
+// hold at least as many as the newcomer's: equals trade places, oldest
+// first, so that a newcomer is refused only when its own network holds
+// more than any other. nil: refused.
+func (l *limiter) victim(ns *netSlots, held int) *slot {
+	h := l.byHeld
+	if len(h) == 0 {
 		return nil
 	}
-	big := l.byHeld[0]
+	big := h[0]
+	if big == ns { // the runner-up is one of the root's children
+		switch {
+		case len(h) == 1:
+			return nil
+		case len(h) == 2 || h.Less(1, 2):
+			big = h[1]
+		default:
+			big = h[2]
+		}
+	}
+	if big.n < held {
+		return nil
+	}
 	var pick *slot
 	most := 0
 	for s := big.head; s != nil; s = s.next {

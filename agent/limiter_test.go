@@ -53,6 +53,12 @@ func TestLimiter(t *testing.T) {
 			acq(a1, true, -1), acq(b1, true, -1), acq(c1, true, -1),
 			acq(v6a, true, 0), acq(v6c, true, 1),
 		}, 3, 2},
+		{"full: equals trade places, the largest holder is refused", 2, 4, 4, []step{
+			acq(a1, true, -1), acq(b1, true, -1),
+			acq(a2, true, 1),   // a's network and b's hold 1 each: b's goes, not a's own
+			acq(a2, false, -1), // a's network holds the most
+			acq(c1, true, 0),   // a1 and a2 hold 1 each in a's 2: the oldest, a1
+		}, 2, 2},
 		{"a released slot is not evicted, an evicted one not released twice", 2, 4, 4, []step{
 			acq(a1, true, -1), acq(a1, true, -1), acq(b1, true, 0), rel(0), rel(1), acq(c1, true, -1),
 		}, 2, 1},

@@ -176,3 +176,149 @@ func TestHostileInput(t *testing.T) {
 	})
 	a.find(t, 3, func(e event.Event) bool { return e.Action == event.Invalid })
 }
+
+// holdFrom opens n connections to addr, the i-th from src(i), each kept open
+// and sending a byte now and then until the test ends; it reports how many
+// were greeted (telnet speaks first).
+func holdFrom(t *testing.T, addr string, n int, src func(i int) string) int {
+	t.Helper()
+	stop := make(chan struct{})
+	var conns []net.Conn
+	t.Cleanup(func() {
+		close(stop)
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	greeted := 0
+	buf := make([]byte, 64)
+	for i := range n {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src(i))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		conns = append(conns, c)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadAtLeast(c, buf, 12); err == nil {
+			greeted++
+		}
+	}
+	go func() {
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for _, c := range conns {
+					c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+					c.Write([]byte("a"))
+				}
+			}
+		}
+	}()
+	return greeted
+}
+
+// TestFairShare: the whole connection budget held, first by 32 addresses
+// with 16 connections each, then by a botnet of 2,000 addresses in 2,000
+// networks: a client from a new address is served every time, on telnet
+// and HTTP, and the connections that made room end with reason limit.
+func TestFairShare(t *testing.T) {
+	a := startAgent(t, nil) // the defaults: 512 in all, 16 per address, 64 per network
+	// 32 addresses in 32 networks, 16 connections each: 512.
+	held := holdFrom(t, a.Addr("23tcp"), 32*16, func(i int) string { return fmt.Sprintf("127.1.%d.1", i/16) })
+	if held != 512 {
+		t.Fatalf("32 addresses × 16 held %d connections, want 512", held)
+	}
+	a.stillServes()
+	servesHTTP(t, a, "127.0.0.3")
+
+	// 2,000 addresses, each in a network of its own, one connection each.
+	holdFrom(t, a.Addr("23tcp"), 2000, func(i int) string { return fmt.Sprintf("127.%d.%d.1", 10+i/250, i%250) })
+	a.stillServes()
+	servesHTTP(t, a, "127.0.0.4")
+	eventually(t, 10*time.Second, "evicted connections recorded with reason limit", func() (bool, string) {
+		n := 0
+		for _, e := range readEvents(t, a.DB) {
+			if e.Action == event.Disconnect && e.Reason == event.ReasonLimit && e.Service == "23tcp" {
+				n++
+			}
+		}
+		return n >= 2000, fmt.Sprintf("%d limit disconnects", n)
+	})
+}
+
+// servesHTTP checks a client from src gets its 401.
+func servesHTTP(t *testing.T, a *agentProc, src string) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", a.Addr("80tcp"))
+	if err != nil {
+		t.Fatalf("HTTP from %s: %v", src, err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 401" {
+		t.Fatalf("HTTP from %s while the budget is held: %q %v", src, buf, err)
+	}
+}
+
+// TestSlowClientsCut: clients that send a byte every 300 ms never idle out,
+// but one that has not finished a login (telnet) or a request's headers
+// (HTTP, proxy) within the login or header timeout is cut, with reason
+// timeout.
+func TestSlowClientsCut(t *testing.T) {
+	a := startAgent(t, map[string]string{"limits.login_timeout": "2s", "limits.header_timeout": "2s", "limits.max_per_ip": "64"})
+	start := time.Now()
+	type slow struct {
+		key    string
+		c      net.Conn
+		closed chan time.Duration
+	}
+	var all []*slow
+	for _, key := range []string{"23tcp", "80tcp", "3128tcp"} {
+		for range 10 {
+			c, err := net.Dial("tcp", a.Addr(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			s := &slow{key: key, c: c, closed: make(chan time.Duration, 1)}
+			all = append(all, s)
+			go io.Copy(io.Discard, c)
+			go func() {
+				if key != "23tcp" {
+					io.WriteString(c, "GET / HTTP/1.1\r\n")
+				}
+				for time.Since(start) < 15*time.Second {
+					time.Sleep(300 * time.Millisecond)
+					if _, err := c.Write([]byte("X")); err != nil {
+						s.closed <- time.Since(start)
+						return
+					}
+				}
+				s.closed <- 0
+			}()
+		}
+	}
+	for _, s := range all {
+		if d := <-s.closed; d == 0 || d > 8*time.Second {
+			t.Errorf("%s: a client dawdling over its login or headers was closed after %v (0: never), want about 2s", s.key, d)
+		}
+	}
+	eventually(t, 10*time.Second, "timeouts recorded", func() (bool, string) {
+		n := map[string]int{}
+		for _, e := range readEvents(t, a.DB) {
+			if e.Action == event.Disconnect && e.Reason == event.ReasonTimeout {
+				n[e.Service]++
+			}
+		}
+		return n["23tcp"] == 10 && n["80tcp"] == 10 && n["3128tcp"] == 10, fmt.Sprint(n)
+	})
+	a.stillServes()
+}

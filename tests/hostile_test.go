@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -321,4 +322,87 @@ func TestSlowClientsCut(t *testing.T) {
 		return n["23tcp"] == 10 && n["80tcp"] == 10 && n["3128tcp"] == 10, fmt.Sprint(n)
 	})
 	a.stillServes()
+}
+
+// TestCredentialsOffEverywhere sends a secret in every shape the issue found
+// stored, and more, with real clients: with log_credentials off it appears
+// nowhere: not in the database file's bytes, the log, the events API or the
+// statistics.
+func TestCredentialsOffEverywhere(t *testing.T) {
+	curl := need(t, "curl")
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"}) // log level debug: events are logged
+	api := startAPI(t, a)
+	const secret = "Quokka7Vortex"
+	web, proxy := "http://"+a.Addr("80tcp"), a.Addr("3128tcp")
+	for _, args := range [][]string{
+		{web + "/login.cgi?pw=" + secret},
+		{web + "/?p%61ss=" + secret + "&u=x"},
+		{web + "/?%2570wd=" + secret},
+		{web + "/?PIN=" + secret},
+		{web + "/?apiKey=" + secret},
+		{"-H", "Content-Type: application/xml", "-d", "<login><user>admin</user><password>" + secret + "</password></login>", web + "/xml"},
+		{"-F", "user=admin", "-F", "passwd=" + secret, web + "/upload"},
+		{"-H", "Content-Type: application/json", "-d", `{"\u0070assword":"` + secret + `"}`, web + "/json"},
+		{"-H", "X-Auth-Token: " + secret, web + "/hdr"},
+		{"-H", "Host: admin:" + secret + "@router.lan", web + "/host"},
+		{"-x", "http://" + proxy, "http://admin:" + secret + "@example.com/"},
+	} {
+		if out, err := run(t, 10*time.Second, curl, append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...); err != nil || out == "000" {
+			t.Fatalf("curl %q: %v %s", args, err, out)
+		}
+	}
+	// CONNECT with userinfo in the target, and a User-Agent holding a token.
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "CONNECT admin:%s@example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: x token=%s\r\n\r\n", secret, secret)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.ReadFull(c, make([]byte, 12))
+	c.Close()
+	// A telnet login, and an HTTP request line with a secret at the login prompt.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := bot.Attempt(ctx, a.Addr("23tcp"), "root", secret); err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("bot: %+v %v", r, err)
+	}
+	tc, err := net.Dial("tcp", a.Addr("2323tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(tc, "GET /?token=%s HTTP/1.1\r\n", secret)
+	tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.ReadAll(tc)
+	tc.Close()
+
+	eventually(t, 10*time.Second, "every request stored", func() (bool, string) {
+		var urls []string
+		for _, e := range readEvents(t, a.DB) {
+			urls = append(urls, e.Service+" "+e.URL)
+		}
+		all := strings.Join(urls, "\n")
+		for _, u := range []string{"80tcp /xml", "80tcp /upload", "80tcp /json", "80tcp /hdr", "80tcp /host", "example.com:443", "example.com/", "2323tcp", "23tcp"} {
+			if !strings.Contains(all, u) {
+				return false, "missing " + u + ": " + all
+			}
+		}
+		return true, ""
+	})
+	var events, stats json.RawMessage
+	api.get(t, "/api/v1/events?limit=1000", &events)
+	api.get(t, "/api/v1/stats", &stats)
+	a.Stop()
+	for name, text := range map[string]string{"events API": string(events), "stats API": string(stats),
+		"agent log": a.stderr.String(), "API log": api.stderr.String()} {
+		if strings.Contains(text, secret) {
+			i := strings.Index(text, secret)
+			t.Errorf("the %s holds the secret: ...%s...", name, text[max(0, i-200):min(len(text), i+50)])
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		raw, _ := os.ReadFile(a.DB + suffix)
+		if i := bytes.Index(raw, []byte(secret)); i >= 0 {
+			t.Errorf("%s holds the secret: %q", a.DB+suffix, raw[max(0, i-100):i+20])
+		}
+	}
 }

@@ -253,7 +253,8 @@ func (s *Session) record(e *event.Event) {
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
 	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
 		e.Username, e.Password = "", ""
-		e.URL, e.Body = scrub(e.URL), scrub(e.Body)
+		e.URL, e.Body, e.Host = Redact(e.URL), Redact(e.Body), Redact(e.Host)
+		e.UserAgent, e.Detail = Redact(e.UserAgent), Redact(e.Detail)
 	}
 	e.Method = event.Truncate(e.Method, 32)
 	e.URL = event.Truncate(e.URL, event.MaxText)

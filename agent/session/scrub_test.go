@@ -12,7 +12,7 @@ func TestRedact(t *testing.T) {
 		{"HTTP://bob@example.com:8080/", "HTTP://example.com:8080/"},
 		{"http://u:p@ss@example.com/", "http://example.com/"},
 		{"example.com:443", "example.com:443"},
-		{"admin:hunter2@192.0.2.1:80", "192.0.2.1:80"},                // Host header
+		{"admin:hunter2@192.0.2.1:80", "192.0.2.1:80"},                       // Host header
 		{"CONNECT admin:hunter2@example.com:443", "CONNECT example.com:443"}, // CONNECT target
 		{"/cgi-bin/login.cgi?username=admin&password=admin&lang=en", "/cgi-bin/login.cgi?username=&password=&lang=en"},
 		{"/login?pwd=1234", "/login?pwd="},

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,6 +405,106 @@ func TestCredentialsOffEverywhere(t *testing.T) {
 		raw, _ := os.ReadFile(a.DB + suffix)
 		if i := bytes.Index(raw, []byte(secret)); i >= 0 {
 			t.Errorf("%s holds the secret: %q", a.DB+suffix, raw[max(0, i-100):i+20])
+		}
+	}
+}
+
+// purgeCredentials posts a credentials purge and returns the status and body.
+func (p *apiProc) purgeCredentials(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := p.client.Post("http://localhost/api/v1/events/purge", "application/json", strings.NewReader(`{"scope":"credentials"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestPurgeTellsTheTruth: a purge acts on the store the agent writes or
+// refuses, saying why; it never answers success while the password stays
+// in that store: store.path changed (the agent writes the old store until
+// it restarts), the settings file broken, the agent down.
+func TestPurgeTellsTheTruth(t *testing.T) {
+	a := startAgent(t, nil) // credentials collected
+	api := startAPI(t, a)
+	const secret = "Wombat-Pie-4471"
+	login := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if r, err := bot.Attempt(ctx, a.Addr("23tcp"), "root", secret); err != nil || r.Outcome != bot.Rejected {
+			t.Fatalf("bot: %+v %v", r, err)
+		}
+		a.find(t, 1, func(e event.Event) bool { return e.Password == secret })
+	}
+	stored := func() bool {
+		for _, e := range readEvents(t, a.DB) {
+			if e.Password == secret {
+				return true
+			}
+		}
+		return false
+	}
+	login()
+	reload := func() {
+		t.Helper()
+		before := a.stderr.String()
+		a.Signal(syscall.SIGHUP)
+		eventually(t, 10*time.Second, "the agent reloaded", func() (bool, string) {
+			after := a.stderr.String()[len(before):]
+			return strings.Contains(after, "reloaded") || strings.Contains(after, "keeping the running settings"), after
+		})
+	}
+
+	// store.path changed: the agent keeps writing the old store.
+	a.UCI("set", "ucollect.store.path="+filepath.Join(a.Dir, "new.db"))
+	a.UCI("commit", "ucollect")
+	reload()
+	if code, body := api.purgeCredentials(t); code != 409 || !strings.Contains(body, "restart") {
+		t.Fatalf("purge with store.path pending a restart: %d %s; want 409 naming the restart", code, body)
+	}
+	var status struct {
+		Store struct{ Note string } `json:"store"`
+	}
+	api.get(t, "/api/v1/status", &status)
+	if !strings.Contains(status.Store.Note, a.DB) {
+		t.Errorf("status does not say the agent writes %s until restart: %q", a.DB, status.Store.Note)
+	}
+	if !stored() {
+		t.Fatal("the password went although the purge was refused")
+	}
+
+	// The settings file broken: the API cannot tell which store.
+	good, _ := os.ReadFile(filepath.Join(a.Dir, "ucollect"))
+	os.WriteFile(filepath.Join(a.Dir, "ucollect"), []byte("config fakes 'fakes\n\toption enabled\n"), 0o644)
+	if code, body := api.purgeCredentials(t); code != 409 || !strings.Contains(body, "does not parse") {
+		t.Fatalf("purge with a broken settings file: %d %s; want 409", code, body)
+	}
+	os.WriteFile(filepath.Join(a.Dir, "ucollect"), []byte(strings.Replace(string(good), "option path '"+filepath.Join(a.Dir, "new.db")+"'", "option path '"+a.DB+"'", 1)), 0o644)
+	chownNobody(t, a.Dir)
+	reload()
+
+	// Settings and agent agree: the purge works, and the password is gone.
+	if code, body := api.purgeCredentials(t); code != 200 || !strings.Contains(body, `"purged": true`) {
+		t.Fatalf("purge: %d %s", code, body)
+	}
+	if stored() {
+		t.Fatal("purge answered success, and the password is still stored")
+	}
+
+	// The agent down: the settings' store is the one it will write.
+	login()
+	a.Stop()
+	if code, body := api.purgeCredentials(t); code != 200 {
+		t.Fatalf("purge with the agent down: %d %s", code, body)
+	}
+	if stored() {
+		t.Fatal("purge with the agent down answered success, and the password is still stored")
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if raw, _ := os.ReadFile(a.DB + suffix); bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("%s still holds the password's bytes after the purge", a.DB+suffix)
 		}
 	}
 }

@@ -60,8 +60,11 @@ type AgentDoc struct {
 type LimitsDoc struct {
 	MaxConnections int    `json:"max_connections"`
 	MaxPerIP       int    `json:"max_per_ip"`
+	MaxPerNetwork  int    `json:"max_per_network"`
 	IdleTimeout    string `json:"idle_timeout"`
 	SessionTimeout string `json:"session_timeout"`
+	LoginTimeout   string `json:"login_timeout"`
+	HeaderTimeout  string `json:"header_timeout"`
 	LineMax        int    `json:"line_max"`
 	RequestLineMax int    `json:"request_line_max"`
 	HeaderBytes    int    `json:"header_bytes"`
@@ -101,9 +104,11 @@ func docOf(s settings.Settings) SettingsDoc {
 			Attempts:   s.Agent.Attempts, LogLevel: s.Agent.LogLevel,
 		},
 		Limits: LimitsDoc{
-			MaxConnections: s.Limits.MaxConns, MaxPerIP: s.Limits.MaxPerIP,
+			MaxConnections: s.Limits.MaxConns, MaxPerIP: s.Limits.MaxPerIP, MaxPerNetwork: s.Limits.MaxPerNet,
 			IdleTimeout:    settings.FormatDuration(s.Limits.Idle),
 			SessionTimeout: settings.FormatDuration(s.Limits.Session),
+			LoginTimeout:   settings.FormatDuration(s.Limits.LoginTimeout),
+			HeaderTimeout:  settings.FormatDuration(s.Limits.HeaderTimeout),
 			LineMax:        s.Limits.LineMax, RequestLineMax: s.Limits.RequestLine,
 			HeaderBytes: s.Limits.HeaderBytes, HeaderCount: s.Limits.HeaderCount,
 			BodyMax: s.Limits.BodyMax, BodyExcerpt: s.Limits.BodyExcerpt, Requests: s.Limits.Requests,
@@ -146,8 +151,11 @@ type settingsPatch struct {
 	Limits *struct {
 		MaxConnections *int    `json:"max_connections"`
 		MaxPerIP       *int    `json:"max_per_ip"`
+		MaxPerNetwork  *int    `json:"max_per_network"`
 		IdleTimeout    *string `json:"idle_timeout"`
 		SessionTimeout *string `json:"session_timeout"`
+		LoginTimeout   *string `json:"login_timeout"`
+		HeaderTimeout  *string `json:"header_timeout"`
 		LineMax        *int    `json:"line_max"`
 		RequestLineMax *int    `json:"request_line_max"`
 		HeaderBytes    *int    `json:"header_bytes"`
@@ -448,8 +456,11 @@ func applyPatch(cur settings.Settings, p settingsPatch) (settings.Settings, []st
 	if l := p.Limits; l != nil {
 		setInt("limits.max_connections", l.MaxConnections, &s.Limits.MaxConns)
 		setInt("limits.max_per_ip", l.MaxPerIP, &s.Limits.MaxPerIP)
+		setInt("limits.max_per_network", l.MaxPerNetwork, &s.Limits.MaxPerNet)
 		dur("limits.idle_timeout", l.IdleTimeout, &s.Limits.Idle)
 		dur("limits.session_timeout", l.SessionTimeout, &s.Limits.Session)
+		dur("limits.login_timeout", l.LoginTimeout, &s.Limits.LoginTimeout)
+		dur("limits.header_timeout", l.HeaderTimeout, &s.Limits.HeaderTimeout)
 		setInt("limits.line_max", l.LineMax, &s.Limits.LineMax)
 		setInt("limits.request_line_max", l.RequestLineMax, &s.Limits.RequestLine)
 		setInt("limits.header_bytes", l.HeaderBytes, &s.Limits.HeaderBytes)
@@ -521,8 +532,11 @@ func flatten(s settings.Settings) [][2]string {
 		{"agent.log_level", s.Agent.LogLevel},
 		{"limits.max_connections", i(s.Limits.MaxConns)},
 		{"limits.max_per_ip", i(s.Limits.MaxPerIP)},
+		{"limits.max_per_network", i(s.Limits.MaxPerNet)},
 		{"limits.idle_timeout", d(s.Limits.Idle)},
 		{"limits.session_timeout", d(s.Limits.Session)},
+		{"limits.login_timeout", d(s.Limits.LoginTimeout)},
+		{"limits.header_timeout", d(s.Limits.HeaderTimeout)},
 		{"limits.line_max", i(s.Limits.LineMax)},
 		{"limits.request_line_max", i(s.Limits.RequestLine)},
 		{"limits.header_bytes", i(s.Limits.HeaderBytes)},

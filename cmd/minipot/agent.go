@@ -121,6 +121,13 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	// The store written until restart, as the report must say: a reload
+	// with a new store.path does not move it, and the API purges only the
+	// store the agent writes.
+	storePath := s.Store.Path
+	if abs, err := filepath.Abs(storePath); err == nil {
+		storePath = abs
+	}
 	defer func() {
 		st.Close()
 		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
@@ -145,7 +152,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		}
 		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
 		rep.Services, rep.Connections = a.Status(), a.Counters()
-		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped()}
+		rep.Store = agent.StoreCounters{Path: storePath, Written: st.Written(), Dropped: st.Dropped()}
 		rep.Updated = time.Now().UTC()
 		if err := agent.WriteReport(runDir, rep); err != nil {
 			log.Warn().Err(err).Msg("status report")
@@ -183,8 +190,8 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			report()
 			continue
 		}
-		if next.Store.Path != s.Store.Path {
-			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
+		if !sameFile(next.Store.Path, storePath) {
+			log.Warn().Str("path", next.Store.Path).Str("writing", storePath).Msg("reload: a new store.path takes effect at restart")
 		}
 		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		if err := a.Apply(next); err != nil {
@@ -224,4 +231,10 @@ func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
 		}
 		fmt.Fprintf(w, "%-8s (port %d) listening on %-16s try: %s\n", st.Key, st.Port, st.Address, try)
 	}
+}
+
+// sameFile reports whether path names the file at abs.
+func sameFile(path, abs string) bool {
+	p, err := filepath.Abs(path)
+	return err == nil && p == abs
 }

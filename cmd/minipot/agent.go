@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,16 +52,13 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// --dev listens on loopback only, so a developer who is root (as on
-	// CI machines) may run it; anywhere else root needs saying so.
-	if os.Geteuid() == 0 && !*allowRoot && !*dev {
+	// Root is refused in every mode, --dev included: the agent parses what
+	// the internet sends, and a bug in it must not be a root shell.
+	if os.Geteuid() == 0 && !*allowRoot {
 		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
 		return 1
 	}
 	if *dev {
-		if os.Geteuid() == 0 && !*allowRoot {
-			fmt.Fprintln(stderr, "minipot agent: warning: running as root in development mode; never expose it beyond loopback")
-		}
 		*confDir = devConfigDir
 		*runDir = devRunDir
 		if err := seedDevConfig(*confDir); err != nil {
@@ -68,11 +66,22 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, stdout, stderr); err != nil {
+	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, *dev, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "minipot agent:", err)
 		return 1
 	}
 	return 0
+}
+
+// devLoopback keeps development mode on loopback whatever the settings say
+// (the API may have written agent.listen): `make run`, possibly as root with
+// FIREWALL=1, is never reachable from the network.
+func devLoopback(s *settings.Settings, stderr io.Writer) {
+	if ip, err := netip.ParseAddr(s.Agent.Listen); err == nil && ip.IsLoopback() {
+		return
+	}
+	fmt.Fprintf(stderr, "minipot agent: development mode listens on 127.0.0.1 only, not on %q (agent.listen)\n", s.Agent.Listen)
+	s.Agent.Listen = "127.0.0.1"
 }
 
 func seedDevConfig(dir string) error {
@@ -106,10 +115,13 @@ func handlers(svc settings.Service) session.Handler {
 	return httpd.ForService(svc.Key, svc.Port)
 }
 
-func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Writer) error {
+func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, stderr io.Writer) error {
 	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		return err
+	}
+	if dev {
+		devLoopback(&s, stderr)
 	}
 	level := s.Agent.LogLevel
 	if levelOverride != "" {
@@ -189,6 +201,9 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			rep.ConfigError = err.Error()
 			report()
 			continue
+		}
+		if dev {
+			devLoopback(&next, stderr)
 		}
 		if !sameFile(next.Store.Path, storePath) {
 			log.Warn().Str("path", next.Store.Path).Str("writing", storePath).Msg("reload: a new store.path takes effect at restart")

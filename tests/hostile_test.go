@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -507,4 +508,115 @@ func TestPurgeTellsTheTruth(t *testing.T) {
 			t.Errorf("%s still holds the password's bytes after the purge", a.DB+suffix)
 		}
 	}
+}
+
+// startAgentIn runs the agent inside the network namespace ns (as nobody
+// when the tests are root), listening on every address.
+func startAgentIn(t *testing.T, ns, host string, opts map[string]string) *agentProc {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "minipot-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	writeConfig(t, dir, "::", opts)
+	a := &agentProc{t: t, Host: host, Dir: dir, DB: filepath.Join(dir, "events.db"),
+		stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	a.cmd = exec.Command("ip", "netns", "exec", ns, need(t, "setpriv"), "--reuid", fmt.Sprint(nobody), "--regid", fmt.Sprint(nobody), "--clear-groups",
+		minipotBin, "agent", "-c", dir, "--run-dir", filepath.Join(dir, "run"))
+	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("start agent: %v", err)
+	}
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(func() {
+		a.Stop()
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", tail(a.stderr.String(), 4000))
+		}
+	})
+	a.waitStarted()
+	return a
+}
+
+// TestFairShareIPv6: the budget held by 600 IPv6 addresses, each in a /48
+// of its own (added to a namespace's loopback), and by 40 addresses of one
+// /48 (the per-network limit): a fresh IPv6 client is served.
+func TestFairShareIPv6(t *testing.T) {
+	needRoot(t)
+	ns := fmt.Sprintf("%s%dv6fair", nsPrefix, os.Getpid())
+	addNamespace(t, ns)
+	var batch strings.Builder
+	for i := range 600 {
+		fmt.Fprintf(&batch, "address add 2001:db8:%x::1/128 dev lo\n", i+1)
+	}
+	for i := range 40 {
+		fmt.Fprintf(&batch, "address add 2001:db8:ff00:%x::1/128 dev lo\n", i+1)
+	}
+	batch.WriteString("address add 2001:db8:ffff::1/128 dev lo\naddress add 2001:db8:fffe::7/128 dev lo\n")
+	if out, err := runIn([]byte(batch.String()), "ip", "-n", ns, "-batch", "-"); err != nil {
+		t.Fatalf("ip -batch: %v\n%s", err, out)
+	}
+	a := startAgentIn(t, ns, "2001:db8:ffff::1", map[string]string{"limits.max_connections": "200", "limits.max_per_network": "16"})
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	dial := func(src, key string) (net.Conn, error) {
+		var c net.Conn
+		err := inNetns(ns, func() error {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			var err error
+			c, err = d.Dial("tcp", a.Addr(key))
+			return err
+		})
+		return c, err
+	}
+	refusedNet := 0
+	for i := range 40 { // one /48: only max_per_network get in
+		c, err := dial(fmt.Sprintf("2001:db8:ff00:%x::1", i+1), "23tcp")
+		if err != nil { // reset at once: refused
+			refusedNet++
+			continue
+		}
+		conns = append(conns, c)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadAtLeast(c, make([]byte, 12), 12); err != nil {
+			refusedNet++
+		}
+	}
+	if refusedNet != 40-16 {
+		t.Errorf("one /48 opened %d of 40 connections, want max_per_network 16", 40-refusedNet)
+	}
+	for i := range 600 {
+		if c, err := dial(fmt.Sprintf("2001:db8:%x::1", i+1), "23tcp"); err == nil {
+			conns = append(conns, c)
+		}
+	}
+	// 616 in, 200 fit: the rest were evicted, so the budget is full.
+	eventually(t, 10*time.Second, "the budget full, the oldest evicted", func() (bool, string) {
+		n := 0
+		for _, e := range readEvents(t, a.DB) {
+			if e.Action == event.Disconnect && e.Reason == event.ReasonLimit {
+				n++
+			}
+		}
+		return n >= 616-200, fmt.Sprintf("%d evicted", n)
+	})
+	c, err := dial("2001:db8:fffe::7", "23tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var b bot.Client
+	b.Attach(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := b.Login(ctx, "fresh", "client"); err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("a fresh IPv6 client was not served while 600 addresses hold the budget: %+v %v", r, err)
+	}
+	a.find(t, 1, func(e event.Event) bool { return e.Action == event.Login && e.SrcIP == "2001:db8:fffe::7" && e.Username == "fresh" })
 }

@@ -618,5 +618,7 @@ func TestFairShareIPv6(t *testing.T) {
 	if r, err := b.Login(ctx, "fresh", "client"); err != nil || r.Outcome != bot.Rejected {
 		t.Fatalf("a fresh IPv6 client was not served while 600 addresses hold the budget: %+v %v", r, err)
 	}
-	a.find(t, 1, func(e event.Event) bool { return e.Action == event.Login && e.SrcIP == "2001:db8:fffe::7" && e.Username == "fresh" })
+	a.find(t, 1, func(e event.Event) bool {
+		return e.Action == event.Login && e.SrcIP == "2001:db8:fffe::7" && e.Username == "fresh"
+	})
 }

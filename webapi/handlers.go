@@ -234,7 +234,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	doc.Store = StoreState{Path: a.storePath(snap)}
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
-		if rep.Store.Path != "" && rep.Store.Path != doc.Store.Path {
+		if rep.Store.Path != "" && !samePath(rep.Store.Path, doc.Store.Path) {
 			doc.Store.Note = "the agent writes to " + rep.Store.Path + " until it restarts (a new store.path takes effect then)"
 		}
 	}

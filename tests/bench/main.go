@@ -155,7 +155,8 @@ config store 'store'
 	}
 	quiet, err := fresh(0)
 	if err != nil {
-		return err
+		fmt.Printf("fresh client served, quiet agent:    NOT SERVED: %v\n", err)
+		return nil
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -201,7 +202,9 @@ config store 'store'
 	close(stop)
 	wg.Wait()
 	if err != nil {
-		return err
+		// Reported, not fatal: the figures of the other parts still count.
+		fmt.Printf("fresh client while 2,000 addresses hold the budget: NOT SERVED: %v\n", err)
+		return nil
 	}
 	p50q, p99q := percentiles(quiet)
 	p50f, p99f := percentiles(flooded)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -458,10 +459,21 @@ func TestPurgeTellsTheTruth(t *testing.T) {
 		})
 	}
 
-	// store.path changed: the agent keeps writing the old store.
-	a.UCI("set", "ucollect.store.path="+filepath.Join(a.Dir, "new.db"))
-	a.UCI("commit", "ucollect")
-	reload()
+	// store.path changed through the API: the agent keeps writing the old
+	// store, and the answer says so.
+	req, _ := http.NewRequest(http.MethodPatch, "http://localhost/api/v1/settings",
+		strings.NewReader(`{"store": {"path": "`+filepath.Join(a.Dir, "new.db")+`"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("If-Match", "*")
+	resp, err := api.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "takes effect when the agent restarts") {
+		t.Fatalf("PATCH store.path: %d %s; want it applied with a note that the agent restarts for it", resp.StatusCode, body)
+	}
 	if code, body := api.purgeCredentials(t); code != 409 || !strings.Contains(body, "restart") {
 		t.Fatalf("purge with store.path pending a restart: %d %s; want 409 naming the restart", code, body)
 	}

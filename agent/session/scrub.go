@@ -90,7 +90,11 @@ func Redact(s string) string {
 			if s[i] == '=' && strings.EqualFold(decodeName(name), "name") {
 				// Content-Disposition: form-data; name="password"
 				if secretName(s[vs:ve]) {
-					i = max(i, multipartContent(s, ve, &cuts)-1)
+					after := ve
+					if quote != 0 && after < len(s) && s[after] == quote {
+						after++ // the closing quote
+					}
+					i = max(i, multipartContent(s, after, &cuts)-1)
 				}
 				continue
 			}
@@ -288,7 +292,9 @@ func multipartContent(s string, from int, cuts *spans) int {
 		}
 	}
 	if start < 0 {
-		// no content yet, and none to come: the headers run to the end
+		// No blank line: the text was cut short in the part's headers,
+		// or the part is malformed. Everything after may be its content.
+		cuts.add(from, len(s))
 		return len(s)
 	}
 	end := len(rest)

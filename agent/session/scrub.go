@@ -1,9 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -52,17 +52,44 @@ func Redact(s string) string {
 	if !strings.ContainsAny(s, "@=:>") {
 		return s
 	}
-	var cuts spans
+	r := redactor{s: s}
+	for k := range r.bare {
+		r.bare[k] = memo{from: 1}
+	}
+	r.quoted, r.lt, r.blank = [2]memo{{from: 1}, {from: 1}}, memo{from: 1}, memo{from: 1}
+	return r.run()
+}
+
+// memo remembers a forward scan that started at from and stopped at to: a
+// scan of the same kind that starts within [from, to] stops at to too, as
+// nothing between stopped the first. Every separator is looked at (a value
+// may hide the start of another, and skipping it would leak that one), yet
+// each byte is scanned once per kind, so the work stays linear in len(s)
+// (64 KiB of "pw:" or of `"` included).
+type memo struct{ from, to int }
+
+func (m memo) covers(at int) bool { return m.from <= at && at <= m.to }
+
+type redactor struct {
+	s      string
+	cuts   spans
+	bare   [3]memo // by end kind
+	quoted [2]memo // by quote: '"', '\''
+	lt     memo    // the next '<'
+	blank  memo    // the next blank line
+	bnd    memo    // from a part's content to its boundary
+}
+
+func (r *redactor) run() string {
+	s := r.s
 	lastAt := -1
-	// Every scan is bounded or moves i past what it scanned, so the work
-	// is linear in len(s) (a line of 64 KiB of "pw:" or "@" included).
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '@':
 			// Back to the start of the word, or to the previous '@',
 			// whose word was cut already.
 			if st := wordStart(s, i, lastAt+1); st < i {
-				cuts.add(st, i+1)
+				r.cuts.add(st, i+1)
 			}
 			lastAt = i
 		case '=', ':':
@@ -80,10 +107,11 @@ func Redact(s string) string {
 			case nameAt > 0 && s[nameAt-1] != '\n':
 				end = endWord
 			}
-			vs, ve, quote := valueAfter(s, i, end)
-			if quote != 0 { // keep the quotes, if closed
+			vs, ve, quote := r.valueAfter(i, end)
+			closed := quote != 0 && ve > vs+1 && s[ve-1] == quote
+			if quote != 0 { // keep the quotes
 				vs++
-				if ve > vs && s[ve-1] == quote {
+				if closed {
 					ve--
 				}
 			}
@@ -91,29 +119,37 @@ func Redact(s string) string {
 				// Content-Disposition: form-data; name="password"
 				if secretName(s[vs:ve]) {
 					after := ve
-					if quote != 0 && after < len(s) && s[after] == quote {
-						after++ // the closing quote
+					if closed {
+						after++
 					}
-					i = max(i, multipartContent(s, after, &cuts)-1)
+					r.multipartContent(after)
 				}
 				continue
 			}
 			if secretName(name) {
-				cuts.add(vs, ve)
-				i = max(i, ve-1)
+				r.cuts.add(vs, ve)
 			}
 		case '>':
 			if tag := openTag(s, i); tag != "" && secretName(tag) {
-				end := strings.IndexByte(s[i+1:], '<')
-				if end < 0 {
-					end = len(s) - i - 1
-				}
-				cuts.add(i+1, i+1+end)
-				i += end
+				r.cuts.add(i+1, r.next(&r.lt, i+1, func(k int) bool { return s[k] == '<' }))
 			}
 		}
 	}
-	return cuts.apply(s)
+	return r.cuts.apply(s)
+}
+
+// next is the first index at or after from that stop accepts (len(s) if
+// none), remembered in m.
+func (r *redactor) next(m *memo, from int, stop func(int) bool) int {
+	if m.covers(from) {
+		return m.to
+	}
+	j := from
+	for j < len(r.s) && !stop(j) {
+		j++
+	}
+	*m = memo{from, j}
+	return j
 }
 
 // spans are the byte ranges to cut, in the order found (starts ascending
@@ -223,40 +259,37 @@ const (
 // valueAfter is the value after the separator at s[sep]: a quoted string
 // (quote is its quote character; the range includes the quotes, the closing
 // one if there is one), else the bare text up to where end says.
-func valueAfter(s string, sep int, end int) (from, to int, quote byte) {
+func (r *redactor) valueAfter(sep int, end int) (from, to int, quote byte) {
+	s := r.s
 	i := sep + 1
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+	for i < len(s) && i-sep <= maxName && (s[i] == ' ' || s[i] == '\t') {
 		i++
 	}
 	if i < len(s) && (s[i] == '"' || s[i] == '\'') {
 		q := s[i]
-		for j := i + 1; j < len(s); j++ {
-			if s[j] == '\\' {
-				j++
-				continue
-			}
-			if s[j] == q {
-				return i, j + 1, q
-			}
+		m := &r.quoted[0]
+		if q == '\'' {
+			m = &r.quoted[1]
+		}
+		// The closing quote is the first one not after a backslash.
+		j := r.next(m, i+1, func(k int) bool { return s[k] == q && s[k-1] != '\\' })
+		if j < len(s) {
+			return i, j + 1, q
 		}
 		return i, len(s), q
 	}
-	j := i
-	for j < len(s) {
-		c := s[j]
-		if c == '\r' || c == '\n' {
-			break
+	stop := func(k int) bool {
+		switch s[k] {
+		case '\r', '\n':
+			return true
+		case '&', ';', ' ', '\t', '#', '"', '\'', '<', '>', ',', '}', ']':
+			return end != endLine
+		case '@', '/':
+			return end == endWord
 		}
-		if end != endLine && (c == '&' || c == ';' || c == ' ' || c == '\t' || c == '#' || c == '"' || c == '\'' ||
-			c == '<' || c == '>' || c == ',' || c == '}' || c == ']') {
-			break
-		}
-		if end == endWord && (c == '@' || c == '/') {
-			break
-		}
-		j++
+		return false
 	}
-	return i, j, 0
+	return i, r.next(&r.bare[end], i, stop), 0
 }
 
 // openTag reports the element name when s[gt] closes an opening XML tag
@@ -282,77 +315,80 @@ func openTag(s string, gt int) string {
 
 // multipartContent cuts the content of the multipart part whose headers
 // continue at s[from]: from the blank line after them to the next boundary
-// line (or the end). It returns where the cut ends.
-func multipartContent(s string, from int, cuts *spans) int {
-	rest := s[from:]
-	start := -1
-	for _, sep := range []string{"\r\n\r\n", "\n\n"} {
-		if k := strings.Index(rest, sep); k >= 0 && (start < 0 || k+len(sep) < start) {
-			start = k + len(sep)
-		}
-	}
-	if start < 0 {
+// line (or the end).
+func (r *redactor) multipartContent(from int) {
+	s := r.s
+	// The blank line: the first "\n" that a line end follows ("\n\n" or
+	// "\n\r\n"); the content starts after it.
+	nl := r.next(&r.blank, from, func(k int) bool {
+		return s[k] == '\n' && k+1 < len(s) && (s[k+1] == '\n' || s[k+1] == '\r' && k+2 < len(s) && s[k+2] == '\n')
+	})
+	if nl == len(s) {
 		// No blank line: the text was cut short in the part's headers,
 		// or the part is malformed. Everything after may be its content.
-		cuts.add(from, len(s))
-		return len(s)
+		r.cuts.add(from, len(s))
+		return
 	}
-	end := len(rest)
-	if k := strings.Index(rest[start:], "\n--"); k >= 0 {
-		end = start + k
-		if end > start && rest[end-1] == '\r' {
-			end--
-		}
+	start := nl + 2
+	if s[nl+1] == '\r' {
+		start++
 	}
-	cuts.add(from+start, from+end)
-	return from + end
+	// The boundary line: "\n--", the content's own line end excluded.
+	end := r.next(&r.bnd, start, func(k int) bool { return s[k] == '\n' && strings.HasPrefix(s[k+1:], "--") })
+	if end > start && s[end-1] == '\r' {
+		end--
+	}
+	r.cuts.add(start, end)
 }
 
 // secretName reports whether a field name looks like a secret (see the
-// rule above).
+// rule above). It allocates nothing for a name that needs no decoding: it
+// runs for every name in every text when credentials are off.
 func secretName(name string) bool {
 	if name == "" {
 		return false
 	}
 	n := decodeName(name)
-	var words []string
-	var cur []rune
-	var flat strings.Builder
+	// flat: the name's letters and digits, lower-cased; words: where each
+	// word of it ends (at non-letters and at a lower-to-upper change).
+	var flat [maxName]byte
+	var ends [maxName]uint8
+	nf, nw := 0, 0
 	prevLower := false
-	flush := func() {
-		if len(cur) > 0 {
-			words = append(words, strings.ToLower(string(cur)))
-			cur = cur[:0]
-		}
-	}
-	for _, r := range n {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if unicode.IsUpper(r) && prevLower {
-				flush()
+	for i := 0; i < len(n) && nf < maxName; i++ {
+		c := n[i]
+		isUpper, isLower := c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !isUpper && !isLower {
+			if nf > 0 && (nw == 0 || int(ends[nw-1]) != nf) {
+				ends[nw], nw = uint8(nf), nw+1
 			}
-			prevLower = unicode.IsLower(r) || unicode.IsDigit(r)
-			cur = append(cur, r)
-			flat.WriteRune(unicode.ToLower(r))
-		default:
-			flush()
 			prevLower = false
+			continue
 		}
+		if isUpper {
+			if prevLower && nf > 0 && (nw == 0 || int(ends[nw-1]) != nf) {
+				ends[nw], nw = uint8(nf), nw+1
+			}
+			c += 'a' - 'A'
+		}
+		prevLower = isLower
+		flat[nf], nf = c, nf+1
 	}
-	flush()
-	f := flat.String()
+	if nf > 0 && (nw == 0 || int(ends[nw-1]) != nf) {
+		ends[nw], nw = uint8(nf), nw+1
+	}
+	f := flat[:nf]
 	for _, p := range secretParts {
-		if strings.Contains(f, p) {
+		if bytes.Contains(f, []byte(p)) {
 			return true
 		}
 	}
-	if secretWords[f] {
-		return true
-	}
-	for _, w := range words {
-		if secretWords[w] {
+	start := 0
+	for _, e := range ends[:nw] {
+		if secretWords[string(f[start:e])] {
 			return true
 		}
+		start = int(e)
 	}
 	return false
 }

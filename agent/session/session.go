@@ -251,11 +251,8 @@ func (s *Session) record(e *event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
-	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
-		e.Username, e.Password = "", ""
-		e.URL, e.Body, e.Host = Redact(e.URL), Redact(e.Body), Redact(e.Host)
-		e.UserAgent, e.Detail = Redact(e.UserAgent), Redact(e.Detail)
-	}
+	// Bounded first: what is cut off is not stored anyway, and Redact's
+	// work stays bounded by the stored length.
 	e.Method = event.Truncate(e.Method, 32)
 	e.URL = event.Truncate(e.URL, event.MaxText)
 	e.Host = event.Truncate(e.Host, 256)
@@ -264,6 +261,11 @@ func (s *Session) record(e *event.Event) {
 	e.Password = event.Truncate(e.Password, 256)
 	e.Body = event.Truncate(e.Body, event.MaxText)
 	e.Detail = event.Truncate(e.Detail, event.MaxText)
+	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
+		e.Username, e.Password = "", ""
+		e.URL, e.Body, e.Host = Redact(e.URL), Redact(e.Body), Redact(e.Host)
+		e.UserAgent, e.Detail = Redact(e.UserAgent), Redact(e.Detail)
+	}
 	e.Count = 1
 	if e.Action == event.Request {
 		s.request(e)

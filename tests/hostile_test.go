@@ -549,9 +549,9 @@ func TestPurgeTellsTheTruth(t *testing.T) {
 	}
 }
 
-// startAgentIn runs the agent inside the network namespace ns (as nobody
+// startAgentInNetns runs the agent inside the network namespace ns (as nobody
 // when the tests are root), listening on every address.
-func startAgentIn(t *testing.T, ns, host string, opts map[string]string) *agentProc {
+func startAgentInNetns(t *testing.T, ns, host string, opts map[string]string) *agentProc {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "minipot-e2e-")
 	if err != nil {
@@ -601,7 +601,7 @@ func TestFairShareIPv6(t *testing.T) {
 		out, _ := runIn(nil, "ip", "-n", ns, "-6", "address", "show", "tentative")
 		return strings.TrimSpace(out) == "", out
 	})
-	a := startAgentIn(t, ns, "2001:db8:ffff::1", map[string]string{"limits.max_connections": "200", "limits.max_per_network": "16"})
+	a := startAgentInNetns(t, ns, "2001:db8:ffff::1", map[string]string{"limits.max_connections": "200", "limits.max_per_network": "16"})
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
 
@@ -38,7 +39,7 @@ func main() {
 	bin := flag.String("bin", "bin/minipot", "the minipot binary")
 	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
 	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
-	only := flag.String("only", "", "run one part: idle, telnet or http")
+	only := flag.String("only", "", "run one part: idle, telnet, http, services or reference")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -73,6 +74,7 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 		{"idle", func() error { return idleConns(a, idle, rss0) }},
 		{"telnet", func() error { return telnetLoad(a, dur) }},
 		{"http", func() error { return httpLoad(a, dur) }},
+		{"services", func() error { return newServices(a, bin, dur, min(idle, 2000)) }},
 		{"reference", func() error { return references(dur) }},
 		{"fair", func() error { return fairShare(bin) }},
 	} {
@@ -114,7 +116,7 @@ func printRatios() {
 // reconnect a second after being evicted, as a botnet would.
 func fairShare(bin string) error {
 	const fairHost = "127.0.0.203"
-	a, err := startAgentOn(bin, `
+	a, err := startAgentWith(bin, `
 config fakes 'fakes'
 	option enabled '1'
 config agent 'agent'
@@ -228,8 +230,12 @@ type agentProc struct {
 	done   chan struct{}
 }
 
-func startAgent(bin string) (*agentProc, error) {
-	return startAgentConf(bin, loadConf)
+func startAgent(bin string) (*agentProc, error) { return startAgentOn(bin, host) }
+
+// startAgentOn starts an agent under load (loadConf) whose fakes listen on
+// address listen.
+func startAgentOn(bin, listen string) (*agentProc, error) {
+	return startAgentWith(bin, loadConf, listen)
 }
 
 // loadConf is the configuration of the agent under load: %[1]s its
@@ -255,12 +261,8 @@ config store 'store'
 	option queue '65536'
 `
 
-// startAgentConf starts an agent with conf (see loadConf) on host.
-func startAgentConf(bin, conf string) (*agentProc, error) {
-	return startAgentOn(bin, conf, host)
-}
-
-func startAgentOn(bin, conf, addr string) (*agentProc, error) {
+// startAgentWith starts an agent with conf (see loadConf) on addr.
+func startAgentWith(bin, conf, addr string) (*agentProc, error) {
 	dir, err := os.MkdirTemp("", "minipot-bench-")
 	if err != nil {
 		return nil, err
@@ -284,7 +286,7 @@ func startAgentOn(bin, conf, addr string) (*agentProc, error) {
 		close(a.done)
 	}()
 	sc := bufio.NewScanner(out)
-	for n := 0; n < 6 && sc.Scan(); n++ {
+	for n := 0; n < len(settings.Services()) && sc.Scan(); n++ {
 		if !strings.Contains(sc.Text(), "listening on") {
 			return nil, fmt.Errorf("agent: %s", sc.Text())
 		}

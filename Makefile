@@ -15,15 +15,18 @@ build:
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
 # ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
 # the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
-# Ctrl-C stops both; so does either one exiting. FIREWALL=1 (as root) lets
-# the API manage the redirect rules; the agent then runs as root too, which
-# only development may do.
+# Ctrl-C stops both; so does either one exiting, and make then fails with
+# the status of the first to exit (a second `make run` beside a first one
+# cannot listen, and says so). FIREWALL=1 (as root) lets the API manage the
+# redirect rules; the agent then runs as root too, which only development
+# may do.
 run: SHELL := /bin/bash
 run: build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
-	trap 'kill $$agent $$api 2>/dev/null; wait' INT TERM; \
-	wait -n; kill $$agent $$api 2>/dev/null; wait
+	trap 'kill $$agent $$api 2>/dev/null; wait; exit 130' INT TERM; \
+	wait -n; rc=$$?; kill $$agent $$api 2>/dev/null; wait; \
+	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.

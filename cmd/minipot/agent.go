@@ -40,18 +40,19 @@ const reportEvery = 10 * time.Second
 
 func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding package ucollect")
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+" (created from a built-in default if missing), fakes on 127.0.0.1, store in ./var")
 	allowRoot := fs.Bool("allow-root", false, "run even as root (the agent faces the internet; run it as an unprivileged user)")
 	logLevel := fs.String("log-level", "", "override agent.log_level (debug, info, warn, error)")
 	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the agent's status report, read by the control API")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot agent [-c DIR | --dev] [--log-level L] [--allow-root]")
-		fmt.Fprintln(stderr, "Runs the minipots in the foreground; SIGHUP reloads the settings.")
-		fs.PrintDefaults()
+	u := usage{"agent [-c DIR | --dev] [--log-level L] [--allow-root]",
+		[]string{"Runs the minipots in the foreground; SIGHUP reloads the settings."}}
+	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "minipot agent: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	// --dev listens on loopback only, so a developer who is root (as on

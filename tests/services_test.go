@@ -172,7 +172,7 @@ func startAgentIn(t *testing.T, prev *agentProc) *agentProc {
 // and leave them answering others.
 func TestNewServicesHostile(t *testing.T) {
 	a := startAgent(t, map[string]string{"limits.idle_timeout": "1s", "limits.session_timeout": "4s",
-		"limits.max_per_ip": "1000", "limits.max_connections": "1000"})
+		"limits.max_per_ip": "1000", "limits.max_per_network": "1000", "limits.max_connections": "1000"})
 	dial := func(key string) (net.Conn, *bufio.Reader) {
 		t.Helper()
 		c, err := net.Dial("tcp", a.Addr(key))

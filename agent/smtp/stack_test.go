@@ -50,7 +50,7 @@ func idleStack(t *testing.T, key string, h session.Handler, greet int) float64 {
 	s := settings.Defaults()
 	s.Agent.Listen = "127.0.0.1"
 	s.RedirOffset = port - svc.Port
-	s.Limits.MaxConns, s.Limits.MaxPerIP = 2*conns, 2*conns
+	s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
 	for _, other := range settings.Services() {
 		if other.Key != key {
 			s.Disabled = append(s.Disabled, other.Key)

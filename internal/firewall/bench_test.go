@@ -53,7 +53,7 @@ func BenchmarkApply(b *testing.B) {
 
 	for _, backend := range backends {
 		newFW := func(want string) *IPTables {
-			return New(Options{Backend: want, Config: uci.Dir{Path: conf}, ProcNet: "/proc/thread-self/net",
+			return NewIPTables(Options{Backend: want, Config: uci.Dir{Path: conf}, ProcNet: "/proc/thread-self/net",
 				Ubus: "-", LockFile: filepath.Join(conf, "lock")})
 		}
 		run := func(name string, fn func(b *testing.B, fw *IPTables) int) {

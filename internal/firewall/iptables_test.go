@@ -39,7 +39,7 @@ func newMemRouter(t *testing.T, firewallConf string) *memRouter {
 	write(r.conf, "network", networkConf)
 	write(r.conf, "firewall", firewallConf)
 	r.listen(t)
-	r.fw = New(Options{
+	r.fw = NewIPTables(Options{
 		Backend:  "nft",
 		Config:   uci.Dir{Path: r.conf},
 		ProcNet:  r.proc,
@@ -89,7 +89,7 @@ func TestIPTablesLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ch.Ops) == 0 || ch.Calls == 0 || ch.Backend != "nft" {
+	if len(ch.Ops) == 0 || ch.Calls == 0 || ch.Backend != BackendIPTablesNFT {
 		t.Fatalf("first apply: %+v", ch)
 	}
 	for _, d := range ch.Services {

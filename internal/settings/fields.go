@@ -51,7 +51,7 @@ var fields = []field{
 	{"store", "max_rows", func(s *Settings) any { return &s.Store.MaxRows }, 0, 1 << 31, "keep at most this many events (0: no bound)"},
 	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted"},
 
-	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy"},
+	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "which firewall holds the redirect rules: auto, nftables, iptables-nft or iptables-legacy (nft and legacy: old names of the iptables ones)"},
 	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone"},
 	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet"},
 	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)"},
@@ -134,9 +134,9 @@ func (f field) check(s *Settings) string {
 		}
 		if f.path() == "firewall.backend" {
 			switch *p {
-			case "auto", "nft", "legacy":
+			case "auto", "nftables", "iptables-nft", "iptables-legacy", "nft", "legacy":
 			default:
-				return fmt.Sprintf("%q is not one of auto, nft, legacy", *p)
+				return fmt.Sprintf("%q is not one of auto, nftables, iptables-nft, iptables-legacy (or nft, legacy)", *p)
 			}
 		}
 		if f.path() == "firewall.wan_zone" && !validZone(*p) {

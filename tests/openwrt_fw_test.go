@@ -291,6 +291,19 @@ func testOpenWrtFirewall(t *testing.T, w *owFirewall) {
 	})
 
 	w.setUcollect(true)
+	if w.kind == "fw4" {
+		t.Run("an iptables backend is refused on fw4", func(t *testing.T) {
+			for _, b := range []string{"iptables-nft", "legacy"} {
+				out, err := w.sh(minipotBin + " firewall apply --backend " + b)
+				if err == nil || !strings.Contains(out, "fw4 router") || !strings.Contains(out, "use nftables") {
+					t.Errorf("apply --backend %s: %v\n%s", b, err, out)
+				}
+			}
+			if got := w.ruleset(); got != baseline {
+				t.Errorf("a refused apply changed the ruleset:\n%s", lineDiff(baseline, got))
+			}
+		})
+	}
 	t.Run("apply: the backend of the router's firewall", func(t *testing.T) {
 		out := w.mustSh(minipotBin + " firewall apply")
 		st, err := w.status()

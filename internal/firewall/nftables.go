@@ -214,8 +214,8 @@ func (n *NFTables) nftRun(ctx context.Context, calls *int, stdin string, args ..
 	if stdin != "" {
 		c.Stdin = strings.NewReader(stdin)
 	}
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
+	stdout, stderr := &capped{max: maxNFTOutput}, &capped{max: 64 << 10}
+	c.Stdout, c.Stderr = stdout, stderr
 	err = c.Run()
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
@@ -225,6 +225,23 @@ func (n *NFTables) nftRun(ctx context.Context, calls *int, stdin string, args ..
 		return stdout.String(), false, fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, msg)
 	}
 	return stdout.String(), false, nil
+}
+
+// maxNFTOutput bounds what is read of one nft listing: minipot's table
+// and one fw4 chain are a few KiB.
+const maxNFTOutput = 4 << 20
+
+// capped keeps the first max bytes written to it and drops the rest.
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
 
 // read lists minipot's table and fw4's input chain of the WAN zone.
@@ -237,25 +254,7 @@ func (n *NFTables) read(ctx context.Context, calls *int, fw4Chain string) (nftSt
 		return st, err
 	default:
 		st.table = true
-		if m := nftDigest.FindStringSubmatch(out); m != nil {
-			st.digest = m[1]
-		}
-		for _, m := range nftCounter.FindAllStringSubmatch(out, -1) {
-			v, _ := strconv.ParseUint(m[1], 10, 64)
-			what, fs, _ := strings.Cut(m[2], " ")
-			var fam Family
-			if fam.UnmarshalText([]byte(fs)) != nil {
-				continue
-			}
-			if what == "direct" {
-				st.refused[fam] += v
-				continue
-			}
-			if st.redirected[fam] == nil {
-				st.redirected[fam] = map[string]uint64{}
-			}
-			st.redirected[fam][what] += v
-		}
+		st.digest, st.redirected, st.refused = parseNFTTable(out)
 	}
 	out, missing, err = n.nftRun(ctx, calls, "", "-a", "list", "chain", "inet", "fw4", fw4Chain)
 	switch {
@@ -264,16 +263,56 @@ func (n *NFTables) read(ctx context.Context, calls *int, fw4Chain string) (nftSt
 		return st, err
 	default:
 		st.fw4Chain = true
-		for _, line := range strings.Split(out, "\n") {
-			m := nftHandle.FindStringSubmatch(line)
-			if m == nil || !strings.Contains(m[1], `comment "`+fw4AcceptComment+`"`) {
-				continue
-			}
-			h, _ := strconv.Atoi(m[2])
-			st.fw4Rules, st.fw4Handles = append(st.fw4Rules, m[1]), append(st.fw4Handles, h)
-		}
+		st.fw4Rules, st.fw4Handles = parseFW4Chain(out)
 	}
 	return st, nil
+}
+
+// parseNFTTable reads `nft list table inet minipot`: the digest in the
+// table's comment, and the counters of the redirect and refuse rules by
+// their comments ("23tcp ipv4", "direct ipv6").
+func parseNFTTable(out string) (digest string, redirected map[Family]map[string]uint64, refused map[Family]uint64) {
+	redirected, refused = map[Family]map[string]uint64{}, map[Family]uint64{}
+	if m := nftDigest.FindStringSubmatch(out); m != nil {
+		digest = m[1]
+	}
+	for _, m := range nftCounter.FindAllStringSubmatch(out, -1) {
+		v, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		what, fs, _ := strings.Cut(m[2], " ")
+		var fam Family
+		if fam.UnmarshalText([]byte(fs)) != nil {
+			continue
+		}
+		if what == "direct" {
+			refused[fam] += v
+			continue
+		}
+		if redirected[fam] == nil {
+			redirected[fam] = map[string]uint64{}
+		}
+		redirected[fam][what] += v
+	}
+	return digest, redirected, refused
+}
+
+// parseFW4Chain reads `nft -a list chain inet fw4 CHAIN`: minipot's rules
+// in it (by their comment), as nft prints them, and their handles.
+func parseFW4Chain(out string) (rules []string, handles []int) {
+	for _, line := range strings.Split(out, "\n") {
+		m := nftHandle.FindStringSubmatch(line)
+		if m == nil || !strings.Contains(m[1], `comment "`+fw4AcceptComment+`"`) {
+			continue
+		}
+		h, err := strconv.Atoi(m[2])
+		if err != nil || h <= 0 {
+			continue
+		}
+		rules, handles = append(rules, m[1]), append(handles, h)
+	}
+	return rules, handles
 }
 
 // nftOps is the transaction that turns st into p: its script and the ops

@@ -47,7 +47,7 @@ func TestMakeNFTPlan(t *testing.T) {
 			want: []string{`meta nfproto ipv4 tcp dport 23 socket transparent { 0, 1 } return comment "23tcp ipv4 real service"`,
 				`meta nfproto ipv6 tcp dport 23 socket transparent { 0, 1 } return comment "23tcp ipv6 real service"`}},
 		{name: "accepted from some sources only", s: one,
-			conf: base + "\nconfig rule\n\toption src 'wan'\n\toption proto 'tcp'\n\toption dest_port '23'\n\toption src_ip '198.51.100.0/24'\n\toption target 'ACCEPT'\n",
+			conf:    base + "\nconfig rule\n\toption src 'wan'\n\toption proto 'tcp'\n\toption dest_port '23'\n\toption src_ip '198.51.100.0/24'\n\toption target 'ACCEPT'\n",
 			want:    []string{`meta nfproto ipv4 tcp dport 23 ip saddr 198.51.100.0/24 socket transparent { 0, 1 } return comment "23tcp ipv4 real service"`},
 			notWant: []string{"nfproto ipv6 tcp dport 23 socket"}},
 	} {

@@ -746,3 +746,37 @@ func TestFirewallCommandNeedsRoot(t *testing.T) {
 		t.Errorf("unknown action: %v\n%s", err, out)
 	}
 }
+
+// TestFirewallRemoveLeavesNoEmptyTables: on a router whose iptables-nft
+// had no tables before minipot, apply creates ip/ip6 nat and filter (as
+// nftables tables) and remove deletes them again: `nft list ruleset` is
+// empty before and after.
+func TestFirewallRemoveLeavesNoEmptyTables(t *testing.T) {
+	needRoot(t)
+	for _, tool := range []string{"ip", "nft", "iptables-nft", "ip6tables-nft"} {
+		need(t, tool)
+	}
+	ns := fmt.Sprintf("%s%dempty", nsPrefix, os.Getpid())
+	addNamespace(t, ns)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"ucollect": "config fakes 'fakes'\n\toption enabled '1'\n",
+		"firewall": "config zone\n\toption name 'wan'\n\tlist device 'wan0'\n\toption input 'REJECT'\n",
+		"network":  "",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset"); got != "" {
+		t.Fatalf("a new namespace has rules:\n%s", got)
+	}
+	mustRun(t, "ip", "netns", "exec", ns, minipotBin, "firewall", "apply", "-c", dir, "--backend", "iptables-nft")
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "tables"); !strings.Contains(got, "table ip nat") || !strings.Contains(got, "table ip6 filter") {
+		t.Fatalf("after apply, tables:\n%s", got)
+	}
+	mustRun(t, "ip", "netns", "exec", ns, minipotBin, "firewall", "remove", "-c", dir, "--backend", "iptables-nft")
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset"); got != "" {
+		t.Errorf("after remove, left behind:\n%s", got)
+	}
+}

@@ -476,4 +476,31 @@ EOF`)
 			t.Error("status after remove with the feature on exits 0: it must report the rules missing")
 		}
 	})
+
+	t.Run("removing the package leaves the ruleset as before the install", func(t *testing.T) {
+		w.mustSh(minipotBin + " firewall apply")
+		w.firewallCmd("reload")
+		w.expectAll(t, 23, gotTelnet)
+		// The package's prerm, as the build system writes it, calling the
+		// binary under test; then the firewall reload it asks of
+		// /etc/init.d/firewall (absent here).
+		_, out := owBuild(t, need(t, "make"), true)
+		prerm, err := os.ReadFile(filepath.Join(out, "prerm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(prerm), "/usr/bin/minipot", minipotBin)
+		if err := os.WriteFile(filepath.Join(w.conf, "prerm"), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w.sh("sh " + filepath.Join(w.conf, "prerm"))
+		w.firewallCmd("reload")
+		if got := w.ruleset(); got != pristine {
+			t.Errorf("after the package's removal, the ruleset differs from before its install:\n%s", lineDiff(pristine, got))
+		}
+		if conf, _ := os.ReadFile(filepath.Join(w.conf, "firewall")); strings.Contains(string(conf), "minipot") {
+			t.Errorf("the include is still registered:\n%s", conf)
+		}
+		w.expectAll(t, 23, gotRefused)
+	})
 }

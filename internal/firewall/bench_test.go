@@ -27,13 +27,15 @@ import (
 // cli:       the same, by a fresh process (`minipot firewall apply` from the
 //            fw3 include or cron): backend detection and version checks too
 //
-// calls/op is the number of iptables invocations of one Apply.
+// calls/op is the number of commands one Apply runs: iptables invocations,
+// or nft invocations for nftables (each `nft -f` is one transaction of
+// netlink messages; the table is replaced whole).
 
 func BenchmarkApply(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: builds a network namespace")
 	}
-	for _, tool := range []string{"ip", "iptables-nft", "iptables-legacy", "ip6tables-nft", "ip6tables-legacy"} {
+	for _, tool := range []string{"ip", "nft", "iptables-nft", "iptables-legacy", "ip6tables-nft", "ip6tables-legacy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			b.Skipf("needs %s", tool)
 		}
@@ -51,12 +53,13 @@ func BenchmarkApply(b *testing.B) {
 	off := settings.Defaults()
 	off.Disabled = []string{"8080tcp"}
 
-	for _, backend := range backends {
-		newFW := func(want string) *IPTables {
-			return NewIPTables(Options{Backend: want, Config: uci.Dir{Path: conf}, ProcNet: "/proc/thread-self/net",
-				Ubus: "-", LockFile: filepath.Join(conf, "lock")})
+	for _, backend := range []string{BackendNFTables, BackendIPTablesNFT, BackendIPTablesLegacy} {
+		newFW := func(want string) Firewall {
+			return New(Options{Backend: want, Config: uci.Dir{Path: conf}, ProcNet: "/proc/thread-self/net",
+				Ubus: "-", LockFile: filepath.Join(conf, "lock"), FW4Include: filepath.Join(conf, "fw4.nft"),
+				FW4Main: filepath.Join(conf, "no-fw4")})
 		}
-		run := func(name string, fn func(b *testing.B, fw *IPTables) int) {
+		run := func(name string, fn func(b *testing.B, fw Firewall) int) {
 			b.Run(backend+"/"+name, func(b *testing.B) {
 				inNamespace(b, ns, func() {
 					fw := newFW(backend)
@@ -77,14 +80,14 @@ func BenchmarkApply(b *testing.B) {
 				})
 			})
 		}
-		apply := func(b *testing.B, fw *IPTables, s settings.Settings) int {
+		apply := func(b *testing.B, fw Firewall, s settings.Settings) int {
 			ch, err := fw.Apply(context.Background(), s)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return ch.Calls
 		}
-		run("clean", func(b *testing.B, fw *IPTables) int {
+		run("clean", func(b *testing.B, fw Firewall) int {
 			b.StopTimer()
 			if _, err := fw.Remove(context.Background()); err != nil {
 				b.Fatal(err)
@@ -93,15 +96,15 @@ func BenchmarkApply(b *testing.B) {
 			return apply(b, fw, on)
 		})
 		flip := false
-		run("toggle", func(b *testing.B, fw *IPTables) int {
+		run("toggle", func(b *testing.B, fw Firewall) int {
 			flip = !flip
 			if flip {
 				return apply(b, fw, off)
 			}
 			return apply(b, fw, on)
 		})
-		run("converged", func(b *testing.B, fw *IPTables) int { return apply(b, fw, on) })
-		run("cli", func(b *testing.B, _ *IPTables) int { return apply(b, newFW("auto"), on) })
+		run("converged", func(b *testing.B, fw Firewall) int { return apply(b, fw, on) })
+		run("cli", func(b *testing.B, _ Firewall) int { return apply(b, newFW(backend), on) })
 	}
 }
 
@@ -132,9 +135,13 @@ func inNamespace(b *testing.B, ns string, fn func()) {
 
 // checkInNamespace makes sure the rules landed in the scratch namespace,
 // not in the machine's own tables; if not, it takes them out again.
-func checkInNamespace(b *testing.B, ns, backend string, fw *IPTables) {
-	out, err := exec.Command("ip", "netns", "exec", ns, "iptables-"+backend, "-t", "nat", "-S", ChainNAT).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "REDIRECT") {
+func checkInNamespace(b *testing.B, ns, backend string, fw Firewall) {
+	cmd := exec.Command("ip", "netns", "exec", ns, backend, "-t", "nat", "-S", ChainNAT)
+	if backend == BackendNFTables {
+		cmd = exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "inet", nftTable)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "REDIRECT") {
 		fw.Remove(context.Background())
 		b.Fatalf("the rules are not in namespace %s: %v %s", ns, err, out)
 	}

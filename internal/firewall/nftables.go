@@ -358,10 +358,20 @@ func includeWanted(p nftPlan) string {
 		"# /usr/share/nftables.d/chain-pre/input_wan/30-minipot.nft\n" + p.fw4Rule + "\n"
 }
 
+// fw4Installed says whether firewall4 is installed: only then is the
+// include file written (on other routers nothing would read it).
+func (n *NFTables) fw4Installed() bool {
+	_, err := os.Stat(n.opts.FW4Main)
+	return err == nil
+}
+
 // syncInclude writes or removes the include file; changed says whether it
 // did anything.
 func (n *NFTables) syncInclude(p nftPlan) (changed bool, err error) {
 	want := includeWanted(p)
+	if !n.fw4Installed() {
+		want = ""
+	}
 	have, rerr := os.ReadFile(n.opts.FW4Include)
 	if want == "" {
 		if rerr != nil {
@@ -545,7 +555,7 @@ func (n *NFTables) Status(ctx context.Context, s settings.Settings) (Status, err
 	}
 	if planErr == nil {
 		_, st.Pending = nftOps(ns, p)
-		if have, _ := os.ReadFile(n.opts.FW4Include); string(have) != includeWanted(p) {
+		if have, _ := os.ReadFile(n.opts.FW4Include); n.fw4Installed() && string(have) != includeWanted(p) {
 			st.Pending = append(st.Pending, Op{Kind: OpWriteFile, Table: n.opts.FW4Include, Cmd: "write " + n.opts.FW4Include})
 		}
 		if p.table != "" && !ns.fw4Chain {

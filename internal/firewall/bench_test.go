@@ -3,12 +3,15 @@ package firewall
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -144,5 +147,117 @@ func checkInNamespace(b *testing.B, ns, backend string, fw Firewall) {
 	if err != nil || !strings.Contains(strings.ToUpper(string(out)), "REDIRECT") {
 		fw.Remove(context.Background())
 		b.Fatalf("the rules are not in namespace %s: %v %s", ns, err, out)
+	}
+}
+
+// BenchmarkRealServiceTakesPort measures the time from a real service
+// starting to listen on a port the router's firewall accepts (23) until a
+// connection from the WAN reaches it instead of the fake. nftables needs
+// no apply (the socket lookup in its rules sees the listener); iptables
+// needs one, counted here as if it ran at once (the API runs it every
+// --converge-every, 60 s by default). ms-median is the median of b.N
+// runs.
+func BenchmarkRealServiceTakesPort(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: builds network namespaces")
+	}
+	for _, tool := range []string{"ip", "nft", "iptables-nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("needs %s", tool)
+		}
+	}
+	r, c := fmt.Sprintf("mpbenchr%d", os.Getpid()), fmt.Sprintf("mpbenchc%d", os.Getpid())
+	for _, ns := range []string{r, c} {
+		exec.Command("ip", "netns", "del", ns).Run()
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			b.Fatalf("ip netns add: %v %s", err, out)
+		}
+		defer exec.Command("ip", "netns", "del", ns).Run()
+	}
+	for _, args := range [][]string{
+		{"link", "add", "wan0", "netns", r, "type", "veth", "peer", "name", "eth0", "netns", c},
+		{"-n", r, "addr", "add", "198.51.100.1/24", "dev", "wan0"},
+		{"-n", c, "addr", "add", "198.51.100.2/24", "dev", "eth0"},
+		{"-n", r, "link", "set", "wan0", "up"},
+		{"-n", c, "link", "set", "eth0", "up"},
+		{"-n", r, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			b.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	conf := b.TempDir()
+	os.WriteFile(filepath.Join(conf, "firewall"), []byte("config zone\n\toption name 'wan'\n\toption device 'wan0'\n\toption input 'REJECT'\n"+
+		"\nconfig rule\n\toption src 'wan'\n\toption proto 'tcp'\n\toption dest_port '23'\n\toption target 'ACCEPT'\n"), 0o644)
+	s := settings.Defaults()
+	s.Firewall.IPv6 = false
+	dial := func() bool {
+		ok := false
+		inNamespace(b, c, func() {
+			conn, err := net.DialTimeout("tcp", "198.51.100.1:23", time.Second)
+			if err == nil {
+				buf := make([]byte, 4)
+				conn.SetReadDeadline(time.Now().Add(time.Second))
+				n, _ := conn.Read(buf)
+				ok = string(buf[:n]) == "REAL"
+				conn.Close()
+			}
+		})
+		return ok
+	}
+	for _, backend := range []string{BackendNFTables, BackendIPTablesNFT} {
+		b.Run(backend, func(b *testing.B) {
+			var fw Firewall
+			inNamespace(b, r, func() {
+				fw = New(Options{Backend: backend, Config: uci.Dir{Path: conf}, ProcNet: "/proc/thread-self/net",
+					Ubus: "-", LockFile: filepath.Join(conf, "lock"), FW4Include: filepath.Join(conf, "fw4.nft"),
+					FW4Main: filepath.Join(conf, "no-fw4")})
+				if _, err := fw.Apply(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			})
+			defer inNamespace(b, r, func() { fw.Remove(context.Background()) })
+			var samples []time.Duration
+			for i := 0; i < b.N; i++ {
+				if dial() {
+					b.Fatal("a connection reached a real service before it listened")
+				}
+				var ln net.Listener
+				start := time.Now()
+				inNamespace(b, r, func() {
+					var err error
+					if ln, err = net.Listen("tcp4", ":23"); err != nil {
+						b.Fatal(err)
+					}
+					if backend != BackendNFTables {
+						if _, err := fw.Apply(context.Background(), s); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+				go func() {
+					for {
+						conn, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						conn.Write([]byte("REAL"))
+						conn.Close()
+					}
+				}()
+				for !dial() {
+					if time.Since(start) > 10*time.Second {
+						b.Fatal("the real service never got its port")
+					}
+				}
+				samples = append(samples, time.Since(start))
+				ln.Close()
+				if backend != BackendNFTables {
+					inNamespace(b, r, func() { fw.Apply(context.Background(), s) })
+				}
+			}
+			slices.Sort(samples)
+			b.ReportMetric(float64(samples[len(samples)/2])/1e6, "ms-median")
+		})
 	}
 }

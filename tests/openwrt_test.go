@@ -287,6 +287,7 @@ func TestOpenWrtPackageInstall(t *testing.T) {
 		"+PACKAGE_firewall4:kmod-nft-fib",
 		"+PACKAGE_firewall:iptables", "+PACKAGE_firewall:kmod-ipt-nat", "+PACKAGE_firewall:kmod-ipt-conntrack", "+PACKAGE_firewall:kmod-ipt-conntrack-extra",
 		"+PACKAGE_firewall:iptables-mod-conntrack-extra", "+PACKAGE_firewall:kmod-ipt-extra", "+PACKAGE_firewall:iptables-mod-extra",
+		"+PACKAGE_firewall:kmod-ipt-socket", "+PACKAGE_firewall:iptables-mod-socket",
 		"+(PACKAGE_firewall&&MINIPOT_IPV6):kmod-ipt-nat6", "+(PACKAGE_firewall&&MINIPOT_IPV6):ip6tables"} {
 		if !slices.Contains(deps, d) {
 			t.Errorf("DEPENDS lacks %s: %v", d, deps)

@@ -1,7 +1,10 @@
 // Package firewall installs the rules that send an attacker's connection to
 // a minipot only when the router would have rejected it otherwise (the
-// firewall contract of DESIGN.md), with iptables (nft or legacy flavour),
-// for IPv4 and IPv6, inside chains of its own.
+// firewall contract of DESIGN.md), for IPv4 and IPv6: with nftables in a
+// table of its own (nftables.go; the default on fw4 routers), or with
+// iptables (nft or legacy flavour) inside chains of its own. New chooses
+// the backend (router.go); the facts and decisions are shared (core.go,
+// plan.go, openwrt.go).
 //
 // The package has a pure half and a half that runs iptables. Plan turns
 // settings and the facts of the router (WAN devices, listening sockets,
@@ -15,7 +18,7 @@
 //	nat PREROUTING (last rule)    -p tcp -m addrtype --dst-type LOCAL -j MINIPOT_PREROUTING
 //	nat MINIPOT_PREROUTING        -i WAN -j CONNMARK --set-xmark W/W      (one per WAN device)
 //	                              -m connmark ! --mark W/W -j RETURN
-//	                              [-s SRC] [-d DST] -p tcp --dport P -j RETURN   (real service)
+//	                              [-s SRC] [-d DST] -p tcp --dport P -m socket --nowildcard -j RETURN   (accepted port: a real service listening)
 //	                              -p tcp --dport P -j CONNMARK --set-xmark R/R
 //	                              -p tcp --dport P -j REDIRECT --to-ports P+offset
 //	filter INPUT (first rule)     -m connmark --mark W/W -j MINIPOT_INPUT

@@ -238,7 +238,7 @@ func explain(fam Family, what string, err error) error {
 		}
 	case strings.Contains(msg, "No chain/target/match") || strings.Contains(msg, "Couldn't load") ||
 		strings.Contains(msg, "does not exist") || strings.Contains(msg, "unknown option"):
-		hint = " (a kernel module or iptables extension is missing: minipot needs addrtype, connmark/CONNMARK, conntrack, comment, REDIRECT and REJECT)"
+		hint = " (a kernel module or iptables extension is missing: minipot needs addrtype, connmark/CONNMARK, conntrack, comment, socket, REDIRECT and REJECT)"
 	}
 	return fmt.Errorf("%s: %s: %s%s", fam.command(), what, strings.TrimSpace(msg), hint)
 }

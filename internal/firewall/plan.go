@@ -187,7 +187,15 @@ func MakePlan(s settings.Settings, f Facts) (Plan, error) {
 			d.Service, d.FakePort = svc.Key, s.FakePort(svc)
 			p.Decisions = append(p.Decisions, d)
 			port := fmt.Sprintf("-p tcp -m tcp --dport %d", svc.Port)
-			for _, e := range d.Except {
+			// Where the router's firewall accepts the port, the kernel's
+			// socket lookup decides per connection: a real service that
+			// starts listening takes its port at once, with no apply.
+			// The rules follow the firewall's configuration only.
+			pairs, _ := acceptPairs(fam, svc.Port, f.Policy, true, nil)
+			if slices.Contains(pairs, Exception{}) || len(pairs) > maxExceptions {
+				pairs = []Exception{{}}
+			}
+			for _, e := range pairs {
 				var match string
 				if e.Src != "" {
 					match += "-s " + e.Src + " "
@@ -195,13 +203,11 @@ func MakePlan(s settings.Settings, f Facts) (Plan, error) {
 				if e.Dst != "" {
 					match += "-d " + e.Dst + " "
 				}
-				rs.NAT = append(rs.NAT, match+port+" -j RETURN")
+				rs.NAT = append(rs.NAT, match+port+" -m socket --nowildcard -j RETURN")
 			}
-			if d.Redirect != RedirectNone {
-				rs.NAT = append(rs.NAT,
-					port+" -j CONNMARK --set-xmark "+xmark(m.redir),
-					fmt.Sprintf("%s -j REDIRECT --to-ports %d", port, d.FakePort))
-			}
+			rs.NAT = append(rs.NAT,
+				port+" -j CONNMARK --set-xmark "+xmark(m.redir),
+				fmt.Sprintf("%s -j REDIRECT --to-ports %d", port, d.FakePort))
 			// The fake listens whether or not connections are sent to
 			// it: refuse the WAN what the router refused before minipot.
 			rs.Filter = append(rs.Filter, fmt.Sprintf("-p tcp -m tcp --dport %d -j REJECT --reject-with tcp-reset", d.FakePort))

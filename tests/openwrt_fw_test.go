@@ -269,11 +269,24 @@ func testOpenWrtFirewall(t *testing.T, w *owFirewall) {
 	// The package's uci-defaults script registers the include; the
 	// firewall reloads with it (as the package's postinst makes it).
 	script, _ := filepath.Abs("../firewall-scripts/uci-defaults/90-minipot-firewall")
+	if w.kind == "fw4" {
+		// A sysupgrade from fw3 keeps the config: the fw3 form of the
+		// section must be rewritten.
+		orig, _ := os.ReadFile(filepath.Join(w.conf, "firewall"))
+		w.write("firewall", string(orig)+"\nconfig include 'minipot'\n\toption type 'script'\n\toption path '/usr/share/minipot/firewall.include'\n\toption reload '1'\n")
+	}
 	w.mustSh("sh " + script)
 	conf, _ := os.ReadFile(filepath.Join(w.conf, "firewall"))
-	wantOpt := map[string]string{"fw4": "option fw4_compatible '1'", "fw3": "option reload '1'"}[w.kind]
-	if !strings.Contains(string(conf), "config include 'minipot'") || !strings.Contains(string(conf), wantOpt) {
+	wantOpt, notOpt := "option fw4_compatible '1'", "option reload"
+	if w.kind == "fw3" {
+		wantOpt, notOpt = "option reload '1'", "fw4_compatible"
+	}
+	if strings.Count(string(conf), "config include 'minipot'") != 1 || !strings.Contains(string(conf), wantOpt) || strings.Contains(string(conf), notOpt) {
 		t.Fatalf("the uci-defaults script registered no %s include:\n%s", w.kind, conf)
+	}
+	w.mustSh("sh " + script) // again: nothing to do
+	if again, _ := os.ReadFile(filepath.Join(w.conf, "firewall")); string(again) != string(conf) {
+		t.Errorf("a second run changed the config:\n%s", again)
 	}
 
 	// Switched off first: the include runs apply, which changes nothing.

@@ -317,6 +317,29 @@ func testOpenWrtFirewall(t *testing.T, w *owFirewall) {
 			}
 		})
 	}
+	if w.kind == "fw4" {
+		t.Run("a failed apply leaves nothing behind", func(t *testing.T) {
+			// An nft whose kernel lacks the socket expression, as on a
+			// router without kmod-nft-socket: it refuses the transaction.
+			wrap := filepath.Join(w.conf, "nft-wrap")
+			os.MkdirAll(wrap, 0o755)
+			real := strings.TrimSpace(w.mustSh("command -v nft"))
+			script := "#!/bin/sh\nif [ \"$1\" = -f ]; then echo 'Error: Could not process rule: No such file or directory' >&2; exit 1; fi\nexec " + real + " \"$@\"\n"
+			if err := os.WriteFile(filepath.Join(wrap, "nft"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, err := w.sh("PATH=" + wrap + ":$PATH " + minipotBin + " firewall apply")
+			if err == nil || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "kmod-nft-socket") {
+				t.Errorf("apply with a failing nft: %v\n%s", err, out)
+			}
+			if got := w.ruleset(); got != baseline {
+				t.Errorf("a failed apply changed the ruleset:\n%s", lineDiff(baseline, got))
+			}
+			if out, err := w.sh("ls /var/run/minipot-fw4-input.nft"); err == nil {
+				t.Errorf("a failed apply left the include file: %s", out)
+			}
+		})
+	}
 	t.Run("apply: the backend of the router's firewall", func(t *testing.T) {
 		out := w.mustSh(minipotBin + " firewall apply")
 		st, err := w.status()

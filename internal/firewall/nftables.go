@@ -385,26 +385,32 @@ func (n *NFTables) syncInclude(p nftPlan) (changed bool, err error) {
 	if rerr == nil && string(have) == want {
 		return false, nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(n.opts.FW4Include), ".minipot-fw4-*")
-	if err != nil {
-		return false, fmt.Errorf("write the fw4 include: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(want); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("write the fw4 include: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), n.opts.FW4Include); err != nil {
+	if err := writeAtomic(n.opts.FW4Include, []byte(want)); err != nil {
 		return false, fmt.Errorf("write the fw4 include: %w", err)
 	}
 	return true, nil
+}
+
+// writeAtomic replaces path with data (mode 0644): a temporary file in the
+// same folder, renamed over it, so that fw4 never reads half a file.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".minipot-fw4-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func (n *NFTables) plan(ctx context.Context, s settings.Settings) (nftPlan, Facts, []string, error) {
@@ -446,7 +452,8 @@ func (n *NFTables) Apply(ctx context.Context, s settings.Settings) (Changes, err
 	}
 	script, ops := nftOps(st, p)
 	// The include first: a fw4 reload between the two then renders the
-	// rule the table needs.
+	// rule the table needs. It is put back as it was when nft fails.
+	old, oldErr := os.ReadFile(n.opts.FW4Include)
 	changed, err := n.syncInclude(p)
 	if err != nil {
 		return ch, err
@@ -456,7 +463,13 @@ func (n *NFTables) Apply(ctx context.Context, s settings.Settings) (Changes, err
 	}
 	if script != "" {
 		if _, _, err := n.nftRun(ctx, &ch.Calls, script, "-f", "-"); err != nil {
-			return ch, fmt.Errorf("%w (nothing was changed: nft applies a file as one transaction)", err)
+			if changed && oldErr == nil {
+				writeAtomic(n.opts.FW4Include, old)
+			} else if changed {
+				os.Remove(n.opts.FW4Include)
+			}
+			ch.Ops = nil
+			return ch, fmt.Errorf("%w (nothing was changed: nft applies a file as one transaction; a missing kernel module is the usual cause: minipot needs nat, fib, conntrack and socket, on OpenWrt kmod-nft-nat, kmod-nft-fib and kmod-nft-socket)", err)
 		}
 	}
 	ch.Ops = append(ch.Ops, ops...)

@@ -340,6 +340,19 @@ func testOpenWrtFirewall(t *testing.T, w *owFirewall) {
 			}
 		})
 	}
+	if w.kind == "fw4" {
+		t.Run("an older minipot's iptables rules are removed", func(t *testing.T) {
+			// What an iptables-era minipot left on an fw4 router: a nat
+			// chain hooked beside fw4's dstnat, where it takes forwards.
+			w.mustSh(`iptables-nft -t nat -N MINIPOT_PREROUTING &&
+				iptables-nft -t nat -A MINIPOT_PREROUTING -p tcp -m tcp --dport 8080 -j REDIRECT --to-ports 9449 &&
+				iptables-nft -t nat -A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m comment --comment minipot -j MINIPOT_PREROUTING`)
+			w.mustSh(minipotBin + " firewall apply")
+			if out := w.mustSh("nft list ruleset"); strings.Contains(out, "MINIPOT") || strings.Contains(out, "table ip nat") {
+				t.Errorf("after apply, the old rules (or their empty table) are left:\n%s", out)
+			}
+		})
+	}
 	t.Run("apply: the backend of the router's firewall", func(t *testing.T) {
 		out := w.mustSh(minipotBin + " firewall apply")
 		st, err := w.status()

@@ -21,6 +21,7 @@ type Router struct {
 
 	mu     sync.Mutex
 	chosen map[string]choice // by requested name
+	swept  bool              // leftover iptables rules looked for (once)
 }
 
 type choice struct {
@@ -137,13 +138,47 @@ func (r *Router) want(s settings.Settings) string {
 	return s.Firewall.Backend
 }
 
-// Apply converges the rules of the chosen backend.
+// Apply converges the rules of the chosen backend. The first Apply of
+// nftables on an fw4 router also removes iptables rules an older minipot
+// left there (an upgrade): their nat chain would take port forwards.
 func (r *Router) Apply(ctx context.Context, s settings.Settings) (Changes, error) {
-	fw, _, err := r.backend(ctx, r.want(s), false)
+	fw, c, err := r.backend(ctx, r.want(s), false)
 	if err != nil {
 		return Changes{}, err
 	}
-	return fw.Apply(ctx, s)
+	ch, err := fw.Apply(ctx, s)
+	if err == nil && c.backend == BackendNFTables && r.routerFirewall() == RouterFW4 {
+		r.mu.Lock()
+		sweep := !r.swept
+		r.swept = true
+		r.mu.Unlock()
+		if sweep {
+			ch = merge(ch, r.sweepIPTables(ctx))
+		}
+	}
+	return ch, err
+}
+
+// sweepIPTables removes minipot's iptables chains, in each flavour that
+// has them; it looks only where a table exists, so that it creates none.
+func (r *Router) sweepIPTables(ctx context.Context) Changes {
+	var all Changes
+	for _, flavour := range backends {
+		b, err := r.ipts[flavour].resolve(ctx, flavour)
+		if err != nil {
+			continue
+		}
+		if rules, _ := countRules(ctx, flavour, b.Commands, r.opts.ProcNet); rules == 0 {
+			continue // no table with a rule: nothing of minipot's either
+		}
+		ch, err := r.ipts[flavour].Remove(ctx)
+		if err != nil {
+			ch.Notes = append(ch.Notes, "removing old iptables rules: "+err.Error())
+		}
+		ch.Backend = ""
+		all = merge(all, ch)
+	}
+	return all
 }
 
 // Remove deletes minipot's rules: with auto, those of every backend that

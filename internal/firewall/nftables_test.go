@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/minipot/minipot/internal/settings"
+	"github.com/minipot/minipot/internal/uci"
 )
 
 func nftFacts(t *testing.T, fwConf string) Facts {
@@ -246,4 +247,34 @@ func TestEmptyNFTTable(t *testing.T) {
 	if emptyNFTTable(strings.Replace(empty, "\t}\n}", "\t\tcounter\n\t}\n}", 1)) {
 		t.Error("a table with a rule seen as empty")
 	}
+}
+
+// FuzzOpenWrtPolicy feeds /etc/config/firewall texts (the owner's, or
+// written by any package) through the policy reader and both renderers:
+// nothing may panic, and every rule rendered is one line, so that no
+// option value can add a rule of its own to the nft file.
+func FuzzOpenWrtPolicy(f *testing.F) {
+	f.Add("config zone\n\toption name 'wan'\n\toption input 'ACCEPT'\n")
+	f.Add("config zone\n\toption name 'wan'\n\tlist device 'wan0'\n\nconfig rule\n\toption src 'wan'\n\toption dest_port '22 80-90 !23'\n\toption src_ip '198.51.100.0/255.255.255.0 2001:db8::/32'\n\toption dest_ip 'host.example'\n\toption target 'ACCEPT'\n")
+	f.Add("config zone\n\toption name 'wan'\n\nconfig redirect\n\toption src 'wan'\n\toption src_dport '8080:8090'\n\toption dest_ip '192.168.1.2'\n\toption src_dip '203.0.113.1\"\\n accept'\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		fw, err := uci.Parse("firewall", []byte(text))
+		if err != nil {
+			return
+		}
+		pol := OpenWrtPolicy(fw, "wan")
+		facts := Facts{WANDevices: []string{"wan0"}, Policy: pol, Listeners: Listeners{}}
+		np, err := makeNFTPlan(settings.Defaults(), facts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(np.table, "\n") {
+			if strings.Count(line, "return")+strings.Count(line, "redirect to")+strings.Count(line, "reject") > 1 {
+				t.Fatalf("two verdicts on one line: %q", line)
+			}
+		}
+		if _, err := MakePlan(settings.Defaults(), facts); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

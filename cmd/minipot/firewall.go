@@ -181,7 +181,7 @@ func printStatus(w io.Writer, st firewall.Status) {
 		if f.Installed {
 			state = "installed"
 		}
-		fmt.Fprintf(w, "%s:        %s, %d jumps", f.Family, state, len(f.Hooks))
+		fmt.Fprintf(w, "%s:        %s, %d hooks", f.Family, state, len(f.Hooks))
 		var red []string
 		for _, svc := range settings.Services() {
 			if n, ok := f.Redirected[svc.Key]; ok {

@@ -30,7 +30,7 @@ import (
 // registers the include, fw4 and fw3 run it on start and reload, and it
 // runs `minipot firewall apply`. Every case runs over IPv4 and IPv6.
 
-const owHost = "/opt/openwrt-host"
+// owHost (openwrt_ubus_test.go) is where OpenWrt's userland is built.
 
 // owFirewall is one router running OpenWrt's firewall.
 type owFirewall struct {
@@ -42,24 +42,6 @@ type owFirewall struct {
 	pid                   int // a process in the router's mount namespace
 	path                  string
 	agent                 *fwWorld
-}
-
-// needOpenWrtHost builds OpenWrt's userland when it is missing (cached in
-// /opt/openwrt-host by build.sh).
-func needOpenWrtHost(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(owHost + "/fw4root/sbin/fw4"); err == nil {
-		if _, err := os.Stat(owHost + "/sbin/fw3"); err == nil {
-			return
-		}
-	}
-	build, _ := filepath.Abs("../../shared/openwrt/build.sh")
-	if _, err := os.Stat(build); err != nil {
-		build, _ = filepath.Abs("../shared/openwrt/build.sh")
-	}
-	if out, err := run(t, 10*time.Minute, build, owHost); err != nil {
-		t.Fatalf("build OpenWrt's userland: %v\n%s", err, tail(out, 3000))
-	}
 }
 
 func newOwFirewall(t *testing.T, kind string) *owFirewall {
@@ -253,7 +235,7 @@ func TestOpenWrtFirewalls(t *testing.T) {
 	for _, tool := range []string{"ip", "nsenter", "unshare", "setpriv", "nft", "busybox", "iptables-legacy", "ip6tables-legacy", "flock"} {
 		need(t, tool)
 	}
-	needOpenWrtHost(t)
+	needOpenWrtHost(t, "fw4root/sbin/fw4", "fw4root/usr/share/firewall4/main.uc", "sbin/fw3", "bin/uci", "bin/utpl")
 	removeStaleNamespaces(t)
 	for _, kind := range []string{"fw4", "fw3"} {
 		t.Run(kind, func(t *testing.T) {

@@ -148,14 +148,17 @@ type AgentState struct {
 
 // ServiceState is one minipot: configured, and listening or not and why.
 type ServiceState struct {
-	Key       string `json:"key"`
-	Label     string `json:"label"`
-	Port      int    `json:"port"`
-	FakePort  int    `json:"fake_port"`
-	Enabled   bool   `json:"enabled"` // by the settings (the master switch included)
-	Listening bool   `json:"listening"`
-	Address   string `json:"address,omitempty"`
-	Reason    string `json:"reason,omitempty"` // why not listening
+	Key         string `json:"key"`
+	Label       string `json:"label"`
+	Kind        string `json:"kind"`
+	Server      string `json:"server"`      // the real server the fake passes for
+	Description string `json:"description"` // one sentence for the pages
+	Port        int    `json:"port"`
+	FakePort    int    `json:"fake_port"`
+	Enabled     bool   `json:"enabled"` // by the settings (the master switch included)
+	Listening   bool   `json:"listening"`
+	Address     string `json:"address,omitempty"`
+	Reason      string `json:"reason,omitempty"` // why not listening
 }
 
 // FirewallState is the rules' part of the status.
@@ -213,7 +216,8 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		doc.Agent.Note = repErr.Error()
 	}
 	for _, svc := range settings.Services() {
-		st := ServiceState{Key: svc.Key, Label: svc.Label, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
+		st := ServiceState{Key: svc.Key, Label: svc.Label, Kind: string(svc.Kind), Server: svc.Server,
+			Description: svc.Description, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
 			Enabled: snap.settings.ServiceEnabled(svc.Key)}
 		switch {
 		case repErr != nil:

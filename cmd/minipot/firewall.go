@@ -18,23 +18,19 @@ import (
 // runFirewall is `minipot firewall apply|remove|status`.
 func runFirewall(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("firewall", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding packages ucollect, firewall and network")
 	backend := fs.String("backend", "", "firewall holding the rules: auto, nftables, iptables-nft or iptables-legacy (nft, legacy: old names; default: ucollect.firewall.backend)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot firewall apply|remove|status [-c DIR] [--backend auto|nftables|iptables-nft|iptables-legacy] [--json]")
-		fmt.Fprintln(stderr, "  apply   install or update the redirect rules to match the settings (idempotent)")
-		fmt.Fprintln(stderr, "  remove  delete every rule and chain minipot added")
-		fmt.Fprintln(stderr, "  status  show the backend and why, the rules in place, the decision for each service, and what")
-		fmt.Fprintln(stderr, "          apply would change; exits 1 when it reports a problem (not in sync, no WAN device...)")
-		fs.PrintDefaults()
-	}
+	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nftables|iptables-nft|iptables-legacy] [--json]", []string{
+		"  apply   install or update the redirect rules to match the settings (idempotent)",
+		"  remove  delete every rule, chain and table minipot added",
+		"  status  show the backend and why, the rules in place, the decision for each service, and what",
+		"          apply would change; exits 1 when it reports a problem or the rules differ from the settings"}}
 	// The verb may stand before or after the flags.
 	var verb string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, u, rest, stdout, stderr); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -93,18 +89,17 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 			}
 			return fail(err)
 		}
+		code := 0
 		if *asJSON {
-			if code := writeJSON(stdout, stderr, st); code != 0 {
-				return code
-			}
+			code = writeJSON(stdout, stderr, st)
 		} else {
 			printStatus(stdout, st)
 		}
-		if p := statusProblem(st); p != "" {
+		if p := statusProblem(st); code == 0 && p != "" {
 			fmt.Fprintf(stderr, "minipot firewall status: %s\n", p)
-			return 1
+			code = 1 // for scripts and monitoring: what it printed is not fine
 		}
-		return 0
+		return code
 	}
 	var ch firewall.Changes
 	if verb == "apply" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +15,15 @@ import (
 func nftFacts(t *testing.T, fwConf string) Facts {
 	t.Helper()
 	return Facts{WANDevices: []string{"pppoe-wan", "wg+"}, Policy: OpenWrtPolicy(pkg(t, "firewall", fwConf), "wan"), Listeners: Listeners{}}
+}
+
+// fakeSet is the fake ports of every service, as the refuse rule lists them.
+func fakeSet() string {
+	var ports []string
+	for _, svc := range settings.Services() {
+		ports = append(ports, strconv.Itoa(settings.Defaults().FakePort(svc)))
+	}
+	return strings.Join(ports, ", ")
 }
 
 func TestMakeNFTPlan(t *testing.T) {
@@ -40,7 +50,7 @@ func TestMakeNFTPlan(t *testing.T) {
 			`meta nfproto ipv6 tcp dport 8123 ct mark set ct mark | 0x00080000 counter redirect to :9492 comment "8123tcp ipv6"`,
 			"type filter hook input priority filter - 1; policy accept;",
 			"ct status dnat ct mark & 0x00080000 == 0x00080000 return",
-			`meta nfproto ipv6 tcp dport { 1392, 3692, 1449, 4497, 9449, 9492 } counter reject with tcp reset comment "direct ipv6"`,
+			`meta nfproto ipv6 tcp dport { ` + fakeSet() + ` } counter reject with tcp reset comment "direct ipv6"`,
 		}, notWant: []string{"socket"}},
 		{name: "ipv6 off", s: no6, conf: base, want: []string{"meta nfproto != ipv4 return"}, notWant: []string{"nfproto ipv6"}},
 		{name: "accepted port: the socket lookup decides", s: one,

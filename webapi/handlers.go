@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
@@ -134,16 +134,16 @@ type SettingsState struct {
 
 // AgentState is the agent's part of the status.
 type AgentState struct {
-	Running      bool            `json:"running"`
-	InSync       bool            `json:"in_sync"` // it runs with the file as it is now
-	PID          int             `json:"pid,omitempty"`
-	Version      string          `json:"version,omitempty"`
-	Started      *time.Time      `json:"started,omitempty"`
-	Loaded       *time.Time      `json:"loaded,omitempty"`
-	ConfigDigest string          `json:"config_digest,omitempty"`
-	ConfigError  string          `json:"config_error,omitempty"`
-	Connections  *agent.Counters `json:"connections,omitempty"`
-	Note         string          `json:"note,omitempty"`
+	Running      bool             `json:"running"`
+	InSync       bool             `json:"in_sync"` // it runs with the file as it is now
+	PID          int              `json:"pid,omitempty"`
+	Version      string           `json:"version,omitempty"`
+	Started      *time.Time       `json:"started,omitempty"`
+	Loaded       *time.Time       `json:"loaded,omitempty"`
+	ConfigDigest string           `json:"config_digest,omitempty"`
+	ConfigError  string           `json:"config_error,omitempty"`
+	Connections  *report.Counters `json:"connections,omitempty"`
+	Note         string           `json:"note,omitempty"`
 }
 
 // ServiceState is one minipot: configured, and listening or not and why.

@@ -19,6 +19,7 @@ import (
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/firewall"
 	"github.com/minipot/minipot/internal/report"
+	"github.com/minipot/minipot/internal/servicestate"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
@@ -156,6 +157,9 @@ type ServiceState struct {
 	Listening bool   `json:"listening"`
 	Address   string `json:"address,omitempty"`
 	Reason    string `json:"reason,omitempty"` // why not listening
+	// State is what the service does for the owner, per address family
+	// and as a whole (package servicestate): the pages show it as given.
+	State servicestate.State `json:"state"`
 }
 
 // FirewallState is the rules' part of the status.
@@ -212,9 +216,13 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		doc.Agent.Note = repErr.Error()
 	}
+	var fwIn servicestate.Firewall
+	doc.Firewall, fwIn = a.firewallState(r.Context(), snap)
+	in := servicestate.Input{Settings: snap.settings, Firewall: fwIn,
+		Agent: servicestate.Agent{Running: repErr == nil, InSync: doc.Agent.InSync, Note: doc.Agent.Note, Report: rep}}
 	for _, svc := range settings.Services() {
 		st := ServiceState{Key: svc.Key, Label: svc.Label, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
-			Enabled: snap.settings.ServiceEnabled(svc.Key)}
+			Enabled: snap.settings.ServiceEnabled(svc.Key), State: servicestate.Compute(in, svc)}
 		switch {
 		case repErr != nil:
 			st.Reason = "the agent is not running"
@@ -229,7 +237,6 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		}
 		doc.Services = append(doc.Services, st)
 	}
-	doc.Firewall = a.firewallState(r.Context(), snap)
 	doc.Store = StoreState{Path: a.storePath(snap)}
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
@@ -249,17 +256,20 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func (a *API) firewallState(ctx context.Context, snap snapshot) FirewallState {
+// firewallState is the rules' part of the status, and the same for the
+// services' states.
+func (a *API) firewallState(ctx context.Context, snap snapshot) (FirewallState, servicestate.Firewall) {
 	if a.cfg.Firewall == nil {
-		return FirewallState{Note: "the API does not manage the redirect rules (started without --firewall): `minipot firewall status` shows them"}
+		return FirewallState{Note: "the API does not manage the redirect rules (started without --firewall): `minipot firewall status` shows them"}, servicestate.Firewall{}
 	}
 	fs := FirewallState{Managed: true}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	st, err := a.cfg.Firewall.Status(ctx, snap.settings)
+	in := servicestate.Firewall{Managed: true, Err: err, Status: st}
 	if err != nil {
 		fs.Error = err.Error()
-		return fs
+		return fs, in
 	}
 	fs.Backend, fs.BackendReason, fs.InSync = st.Backend, st.BackendReason, st.InSync
 	fs.Services, fs.Problem = st.Services, st.Problem
@@ -270,7 +280,7 @@ func (a *API) firewallState(ctx context.Context, snap snapshot) FirewallState {
 		}
 		fs.Families = append(fs.Families, FamilyState{Family: f.Family.String(), Installed: f.Installed, Redirected: red, Refused: f.Refused})
 	}
-	return fs
+	return fs, in
 }
 
 // EventDoc is one stored event. Attacker text is given as stored, JSON

@@ -101,10 +101,20 @@ func (f *fakeAgent) load() {
 	}
 }
 
-// testFirewall is firewall.Fake that fails Apply for settings failOn picks.
+// testFirewall is firewall.Fake that fails Apply for settings failOn picks,
+// and whose Status editStatus may change (a real service, no WAN device).
 type testFirewall struct {
 	firewall.Fake
-	failOn func(settings.Settings) bool
+	failOn     func(settings.Settings) bool
+	editStatus func(*firewall.Status)
+}
+
+func (f *testFirewall) Status(ctx context.Context, s settings.Settings) (firewall.Status, error) {
+	st, err := f.Fake.Status(ctx, s)
+	if err == nil && f.editStatus != nil {
+		f.editStatus(&st)
+	}
+	return st, err
 }
 
 func (f *testFirewall) Apply(ctx context.Context, s settings.Settings) (firewall.Changes, error) {

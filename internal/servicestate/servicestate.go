@@ -65,6 +65,16 @@ const (
 	RulesMissing      Reason = "rules_missing"      // in sync, yet the family's rules are absent
 )
 
+// Codes lists every code, for documents that enumerate them.
+func Codes() []Code { return []Code{Off, Waiting, Reachable, RealService, Unreachable} }
+
+// Reasons lists every reason, for documents that enumerate them.
+func Reasons() []Reason {
+	return []Reason{SwitchedOff, ServiceDisabled, AgentReloading, FirewallOutOfSync, Redirected, PartlyRealService,
+		RealServiceAccepted, AgentDown, FakeNotListening, FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff,
+		NoWAN, FirewallProblem, RulesMissing}
+}
+
 // Family is the state of a service for one address family.
 type Family struct {
 	Family string `json:"family"` // ipv4 or ipv6

@@ -132,9 +132,7 @@ func TestCompute(t *testing.T) {
 	for _, c := range cases {
 		seen[c.v4.reason], seen[c.v6.reason] = true, true
 	}
-	for _, r := range []Reason{SwitchedOff, ServiceDisabled, AgentReloading, FirewallOutOfSync, Redirected, PartlyRealService,
-		RealServiceAccepted, AgentDown, FakeNotListening, FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff,
-		NoWAN, FirewallProblem, RulesMissing} {
+	for _, r := range Reasons() {
 		if !seen[r] {
 			t.Errorf("no case shows reason %s", r)
 		}

@@ -266,7 +266,7 @@ func (a *API) firewallState(ctx context.Context, snap snapshot) (FirewallState, 
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	st, err := a.cfg.Firewall.Status(ctx, snap.settings)
-	in := servicestate.Firewall{Managed: true, Err: err, Status: st}
+	in := servicestate.Firewall{Managed: true, Err: err, Status: st, ApplyErr: a.lastApplyErr()}
 	if err != nil {
 		fs.Error = err.Error()
 		return fs, in

@@ -278,6 +278,13 @@ func TestServiceStates(t *testing.T) {
 			servicestate.Unreachable, servicestate.FirewallUnmanaged, ""},
 		{"firewall unreadable", func(e *env) { applied(e); e.fw.Err = errors.New("iptables: exit 3") }, "23tcp",
 			servicestate.Unreachable, servicestate.FirewallError, ""},
+		{"rules cannot be installed", func(e *env) {
+			e.fw.failOn = func(settings.Settings) bool { return true }
+			everywhere(e)
+			if r := e.do("POST", "/api/v1/settings/apply", "{}"); r.status != 500 {
+				e.t.Fatalf("apply with a failing firewall: %d %s", r.status, r.body)
+			}
+		}, "23tcp", servicestate.Unreachable, servicestate.ApplyFailed, ""},
 		{"no WAN device", func(e *env) {
 			applied(e)
 			e.fw.editStatus = func(st *firewall.Status) {

@@ -334,6 +334,7 @@ func (a *API) converge(ctx context.Context, res *UpdateResult, s settings.Settin
 	fw.Managed = a.cfg.Firewall != nil
 	if fw.Managed {
 		ch, err := a.cfg.Firewall.Apply(ctx, s)
+		a.noteApply(err)
 		fw.Backend = ch.Backend
 		for _, op := range ch.Ops {
 			fw.Ops = append(fw.Ops, op.String())
@@ -494,6 +495,9 @@ func (a *API) Converge(ctx context.Context) (firewall.Changes, error) {
 		return firewall.Changes{}, fmt.Errorf("settings file invalid: not converging the rules: %v", errors.Join(snap.parseErr, snap.invalid))
 	}
 	ch, err := a.cfg.Firewall.Apply(ctx, snap.settings)
+	if ctx.Err() == nil {
+		a.noteApply(err)
+	}
 	if err == nil && len(ch.Ops) > 0 {
 		a.cfg.Log.Info().Str("backend", ch.Backend).Int("changes", len(ch.Ops)).Msg("firewall rules converged")
 	}

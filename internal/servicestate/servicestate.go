@@ -44,7 +44,7 @@ const (
 
 	// Waiting.
 	AgentReloading    Reason = "agent_reloading"      // the agent runs an older file
-	FirewallOutOfSync Reason = "firewall_out_of_sync" // the rules differ from what the settings call for
+	FirewallOutOfSync Reason = "firewall_out_of_sync" // the rules differ from what the settings call for, and will be converged
 
 	// Reachable.
 	Redirected        Reason = "redirected"          // every connection the router would refuse goes to the fake
@@ -63,6 +63,7 @@ const (
 	NoWAN             Reason = "no_wan"             // no WAN device known
 	FirewallProblem   Reason = "firewall_problem"   // the rules could not be planned
 	RulesMissing      Reason = "rules_missing"      // in sync, yet the family's rules are absent
+	ApplyFailed       Reason = "apply_failed"       // out of sync because installing the rules failed
 )
 
 // Codes lists every code, for documents that enumerate them.
@@ -72,7 +73,7 @@ func Codes() []Code { return []Code{Off, Waiting, Reachable, RealService, Unreac
 func Reasons() []Reason {
 	return []Reason{SwitchedOff, ServiceDisabled, AgentReloading, FirewallOutOfSync, Redirected, PartlyRealService,
 		RealServiceAccepted, AgentDown, FakeNotListening, FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff,
-		NoWAN, FirewallProblem, RulesMissing}
+		NoWAN, FirewallProblem, RulesMissing, ApplyFailed}
 }
 
 // Family is the state of a service for one address family.
@@ -108,6 +109,10 @@ type Firewall struct {
 	Managed bool
 	Err     error // reading the rules failed
 	Status  firewall.Status
+	// ApplyErr is why the last attempt to install the rules failed (nil:
+	// it worked, or none was made): rules out of sync for that reason are
+	// broken, not on their way.
+	ApplyErr error
 }
 
 // Input is everything a state follows from.
@@ -233,6 +238,10 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 		return set(Unreachable, FirewallProblem, "Not reachable: the firewall has no rule for this minipot.")
 	}
 	f.Detail = dec.Reason
+	if !fw.Status.InSync && fw.ApplyErr != nil {
+		f.Detail = fw.ApplyErr.Error()
+		return set(Unreachable, ApplyFailed, "Not reachable: minipot could not install its firewall rules.")
+	}
 	if !fw.Status.InSync {
 		return set(Waiting, FirewallOutOfSync, "Waiting: the firewall rules are not updated to the latest settings yet.")
 	}

@@ -121,6 +121,11 @@ func TestCompute(t *testing.T) {
 			v4: fam{Unreachable, FirewallProblem}, v6: fam{Unreachable, FirewallProblem}, code: Unreachable, text: "no rule for this minipot"},
 		{name: "rules out of sync", key: "23tcp", change: func(t *testing.T, in *Input) { in.Firewall.Status.InSync = false },
 			v4: fam{Waiting, FirewallOutOfSync}, v6: fam{Waiting, FirewallOutOfSync}, code: Waiting, text: "firewall rules are not updated"},
+		{name: "rules cannot be installed", key: "23tcp", change: func(t *testing.T, in *Input) {
+			in.Firewall.Status.InSync, in.Firewall.ApplyErr = false, errors.New("iptables: No chain/target/match by that name")
+		}, v4: fam{Unreachable, ApplyFailed}, v6: fam{Unreachable, ApplyFailed}, code: Unreachable, text: "could not install its firewall rules"},
+		{name: "a failed apply since fixed", key: "23tcp", change: func(t *testing.T, in *Input) { in.Firewall.ApplyErr = errors.New("earlier") },
+			v4: fam{Reachable, Redirected}, v6: fam{Reachable, Redirected}, code: Reachable, text: "Reachable"},
 		{name: "IPv6 rules missing", key: "23tcp", change: func(t *testing.T, in *Input) { in.Firewall.Status.Families[1].Installed = false },
 			v4: fam{Reachable, Redirected}, v6: fam{Unreachable, RulesMissing}, code: Reachable, text: "rules for IPv6 are not installed"},
 		{name: "IPv6 not reported by the backend", key: "23tcp", change: func(t *testing.T, in *Input) { in.Firewall.Status.Families = in.Firewall.Status.Families[:1] },

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -291,6 +293,13 @@ func TestServiceStates(t *testing.T) {
 				st.WANDevices, st.Problem, st.Services, st.InSync = nil, firewall.ErrNoWAN.Error(), nil, false
 			}
 		}, "23tcp", servicestate.Unreachable, servicestate.NoWAN, ""},
+		{"port forwarded", func(e *env) {
+			applied(e)
+			fw := "config zone\n\toption name 'wan'\n\nconfig redirect\n\toption name 'nas'\n\toption src 'wan'\n\toption src_dport '8080'\n\toption dest_ip '192.168.1.10'\n"
+			if err := os.WriteFile(filepath.Join(e.dir.Path, "firewall"), []byte(fw), 0o644); err != nil {
+				e.t.Fatal(err)
+			}
+		}, "8080tcp", servicestate.RealService, servicestate.PortForwarded, servicestate.Redirected},
 		{"real service on IPv4", func(e *env) {
 			applied(e)
 			e.fw.editStatus = func(st *firewall.Status) {

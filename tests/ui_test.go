@@ -238,7 +238,7 @@ func TestUIPage(t *testing.T) {
 // given: through a proxy that adds a service and says a real service owns
 // port 80, the page shows both without knowing either.
 func TestUIPageFollowsStatus(t *testing.T) {
-	b := startBrowser(t, "")
+	b := startBrowser(t, "MINIPOT_UI_STATE_SCREENSHOT")
 	a := startAgent(t, nil)
 	p := startAPI(t, a)
 	srv := httptest.NewServer(editingProxy(t, func(ctx context.Context) (net.Conn, error) {

@@ -242,6 +242,7 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 
 	switch {
 	case !fw.Managed:
+		f.Detail = "the control API runs without --firewall; rules installed by other means show in `minipot firewall status`"
 		return set(Unreachable, FirewallUnmanaged,
 			"Not reachable: minipot does not manage this router's firewall, so nothing sends attackers to the minipot.")
 	case fw.Err != nil:

@@ -153,6 +153,17 @@ function renderServices(list) {
   syncChecks();
 }
 
+// familyDetails is the technical why of a state: a line per family, or
+// one line when every family has the same.
+function familyDetails(st) {
+  const fams = st.families || [];
+  const withDetail = fams.filter((f) => f.detail);
+  if (withDetail.length && withDetail.length === fams.length && withDetail.every((f) => f.detail === withDetail[0].detail)) {
+    return [withDetail[0].detail];
+  }
+  return withDetail.map((f) => f.family + ': ' + f.detail);
+}
+
 async function loadStatus() {
   const { data } = await call('GET', '/status');
   const a = data.agent;
@@ -173,7 +184,7 @@ async function loadStatus() {
     span.className = 'state ' + st.code;
     span.dataset.state = st.code;
     span.dataset.reason = st.reason;
-    span.title = (st.families || []).filter((f) => f.detail).map((f) => f.family + ': ' + f.detail).join('\n');
+    span.title = familyDetails(st).join('\n');
     tr.dataset.listening = s.listening ? '1' : '0';
   }
 }

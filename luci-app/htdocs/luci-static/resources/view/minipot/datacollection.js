@@ -72,6 +72,18 @@ function txt(s) {
 	return document.createTextNode((s == null) ? '' : String(s));
 }
 
+/* The technical why of a state, one line per family, or one line when
+ * every family has the same. */
+function familyDetails(state) {
+	const fams = state.families || [];
+	const with_ = fams.filter(function(f) { return f.detail; });
+
+	if (with_.length && with_.length == fams.length && with_.every(function(f) { return f.detail == with_[0].detail; }))
+		return [ with_[0].detail ];
+
+	return with_.map(function(f) { return f.family + ': ' + f.detail; });
+}
+
 /* A ubus call that failed comes back as a number (the ubus status: no
  * `expect` above, which would swap it for a default value) or as an object
  * carrying the API's error; either becomes a rejected promise. */
@@ -217,8 +229,8 @@ return view.extend({
 				return;
 			}
 
-			const details = (state.families || []).filter(function(f) { return f.detail; }).map(function(f) {
-				return E('div', { 'class': 'cbi-value-description' }, [ txt(f.family + ': ' + f.detail) ]);
+			const details = familyDetails(state).map(function(d) {
+				return E('div', { 'class': 'cbi-value-description' }, [ txt(d) ]);
 			});
 
 			cell.setAttribute('data-state', state.code);

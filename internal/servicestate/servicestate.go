@@ -57,6 +57,7 @@ const (
 
 	// Not reachable.
 	AgentDown         Reason = "agent_down"         // no agent runs
+	AgentConfigError  Reason = "agent_config_error" // the agent could not load the settings file
 	FakeNotListening  Reason = "fake_not_listening" // the agent could not listen on the fake port
 	FakeWrongAddress  Reason = "fake_wrong_address" // it listens where redirected connections do not arrive
 	FirewallUnmanaged Reason = "firewall_unmanaged" // nothing installs the redirect rules
@@ -74,8 +75,8 @@ func Codes() []Code { return []Code{Off, Waiting, Reachable, RealService, Unreac
 // Reasons lists every reason, for documents that enumerate them.
 func Reasons() []Reason {
 	return []Reason{SwitchedOff, ServiceDisabled, AgentReloading, FirewallOutOfSync, Redirected, PartlyRealService,
-		PartlyForwarded, RealServiceAccepted, PortForwarded, AgentDown, FakeNotListening, FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff,
-		NoWAN, FirewallProblem, RulesMissing, ApplyFailed}
+		PartlyForwarded, RealServiceAccepted, PortForwarded, AgentDown, AgentConfigError, FakeNotListening,
+		FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff, NoWAN, FirewallProblem, RulesMissing, ApplyFailed}
 }
 
 // Family is the state of a service for one address family.
@@ -227,6 +228,9 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 		}
 	}
 	switch {
+	case (fake == nil || !fake.Listening) && ag.Report.ConfigError != "":
+		f.Detail = ag.Report.ConfigError
+		return set(Unreachable, AgentConfigError, "Not reachable: the minipot program cannot load the settings file.")
 	case (fake == nil || !fake.Listening) && !ag.InSync:
 		return set(Waiting, AgentReloading, "Waiting: the minipot has not applied the latest settings yet.")
 	case fake == nil:

@@ -107,6 +107,13 @@ func TestCompute(t *testing.T) {
 			in.Agent.InSync = false
 			in.Agent.Report.Services[0].Listening, in.Agent.Report.Services[0].Reason = false, "disabled"
 		}, v4: fam{Waiting, AgentReloading}, v6: fam{Waiting, AgentReloading}, code: Waiting, text: "not applied the latest settings"},
+		{name: "agent cannot load the file", key: "23tcp", change: func(t *testing.T, in *Input) {
+			in.Agent.InSync, in.Agent.Report.ConfigError = false, "fakes.redir_offset: not a number"
+			in.Agent.Report.Services[0].Listening, in.Agent.Report.Services[0].Reason = false, "disabled"
+		}, v4: fam{Unreachable, AgentConfigError}, v6: fam{Unreachable, AgentConfigError}, code: Unreachable, text: "cannot load the settings file"},
+		{name: "agent cannot load the file, fake still listening", key: "23tcp", change: func(t *testing.T, in *Input) {
+			in.Agent.InSync, in.Agent.Report.ConfigError = false, "fakes.redir_offset: not a number"
+		}, v4: fam{Reachable, Redirected}, v6: fam{Reachable, Redirected}, code: Reachable, text: "Reachable"},
 		{name: "fake cannot listen", key: "23tcp", change: func(t *testing.T, in *Input) {
 			in.Agent.Report.Services[0].Listening, in.Agent.Report.Services[0].Reason = false, "address already in use"
 		}, v4: fam{Unreachable, FakeNotListening}, v6: fam{Unreachable, FakeNotListening}, code: Unreachable, text: "cannot listen on its port 1392"},

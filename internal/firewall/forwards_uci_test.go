@@ -7,7 +7,7 @@ import (
 	"github.com/minipot/minipot/internal/uci"
 )
 
-func TestOpenWrtForwards(t *testing.T) {
+func TestForwardsFromUCI(t *testing.T) {
 	const conf = `
 config zone
 	option name 'wan'

@@ -186,21 +186,18 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 	}
 
 	fw := in.Firewall
+	// The firewall's decision, when it could make one: without a WAN
+	// device a decision not to redirect says nothing of a real service.
 	var dec *firewall.Decision
-	if fw.Managed && fw.Err == nil {
+	if fw.Managed && fw.Err == nil && len(fw.Status.WANDevices) > 0 {
 		for i, d := range fw.Status.Services {
 			if d.Service == svc.Key && d.Family == fam {
 				dec = &fw.Status.Services[i]
 			}
 		}
 	}
-	// A real service wins whatever the fake does: the port is served.
-	if dec != nil && dec.Redirect == firewall.RedirectNone {
-		f.Detail = dec.Reason
-		return set(RealService, RealServiceAccepted,
-			"A real service owns port %d: the router accepts it from the internet, so connections go there and not to the minipot.", svc.Port)
-	}
-
+	// A port forward or a real service wins whatever the fake does: the
+	// port is served.
 	var partial *firewall.Forward
 	for i, fwd := range fw.Forwards {
 		if !fwd.Covers(fam, svc.Port) {
@@ -214,6 +211,12 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 		if partial == nil {
 			partial = &fw.Forwards[i]
 		}
+	}
+
+	if dec != nil && dec.Redirect == firewall.RedirectNone {
+		f.Detail = dec.Reason
+		return set(RealService, RealServiceAccepted,
+			"A real service owns port %d: the router accepts it from the internet, so connections go there and not to the minipot.", svc.Port)
 	}
 
 	ag := in.Agent

@@ -136,6 +136,13 @@ func TestCompute(t *testing.T) {
 		{name: "no WAN device", key: "23tcp", change: func(t *testing.T, in *Input) {
 			in.Firewall.Status = firewall.Status{Problem: firewall.ErrNoWAN.Error()}
 		}, v4: fam{Unreachable, NoWAN}, v6: fam{Unreachable, NoWAN}, code: Unreachable, text: "no internet-facing (WAN) device"},
+		{name: "no WAN device, with decisions not to redirect", key: "23tcp", change: func(t *testing.T, in *Input) {
+			st := &in.Firewall.Status
+			st.WANDevices, st.Problem, st.InSync = nil, firewall.ErrNoWAN.Error(), false
+			for i := range st.Services {
+				st.Services[i].Redirect, st.Services[i].Reason = firewall.RedirectNone, "no WAN device known"
+			}
+		}, v4: fam{Unreachable, NoWAN}, v6: fam{Unreachable, NoWAN}, code: Unreachable, text: "no internet-facing (WAN) device"},
 		{name: "no plan", key: "23tcp", change: func(t *testing.T, in *Input) {
 			in.Firewall.Status.Problem, in.Firewall.Status.Services = "fakes.mark_mask: needs two bits", nil
 		}, v4: fam{Unreachable, FirewallProblem}, v6: fam{Unreachable, FirewallProblem}, code: Unreachable, text: "cannot set up the firewall rules"},

@@ -15,15 +15,18 @@ build:
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
 # ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
 # the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
-# Ctrl-C stops both; so does either one exiting. FIREWALL=1 (as root) lets
-# the API manage the redirect rules; the agent then runs as root too, which
-# only development may do.
+# Ctrl-C stops both; so does either one exiting, and make then fails with
+# the status of the first to exit (a second `make run` beside a first one
+# cannot listen, and says so). FIREWALL=1 (as root) lets the API manage the
+# redirect rules; the agent then runs as root too, which only development
+# may do.
 run: SHELL := /bin/bash
 run: build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
-	trap 'kill $$agent $$api 2>/dev/null; wait' INT TERM; \
-	wait -n; kill $$agent $$api 2>/dev/null; wait
+	trap 'kill $$agent $$api 2>/dev/null; wait; exit 130' INT TERM; \
+	wait -n; rc=$$?; kill $$agent $$api 2>/dev/null; wait; \
+	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.
@@ -42,6 +45,13 @@ bench: build cross
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
 	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
+	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/
+	@# The SSH handshake on ARMv7 under qemu-user: emulation, so compare
+	@# its ratio to the signature yardstick, not its times.
+	@if command -v qemu-arm >/dev/null; then \
+		GOARCH=arm GOARM=7 $(GO) test -c -o dist/ssh-arm.test ./agent/ssh/ && \
+		qemu-arm dist/ssh-arm.test -test.run '^$$' -test.bench . -test.benchtime 10x; \
+	else echo "SSH handshake on ARM: not measured: qemu-arm is not installed (apt-get install qemu-user)"; fi
 
 lint:
 	$(GO) vet ./...

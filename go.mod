@@ -8,7 +8,8 @@ require (
 	github.com/getkin/kin-openapi v0.133.0
 	github.com/gorilla/mux v1.8.1
 	github.com/rs/zerolog v1.35.1
-	golang.org/x/sys v0.49.0
+	golang.org/x/crypto v0.59.0
+	golang.org/x/sys v0.50.0
 	modernc.org/sqlite v1.61.1
 )
 

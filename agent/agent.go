@@ -131,6 +131,10 @@ func sessionConfig(s settings.Settings) *session.Config {
 }
 
 func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
+	h := a.handlers(svc)
+	if h == nil {
+		return nil, fmt.Errorf("no fake for %s: see the log", svc.Key)
+	}
 	// No TCP keep-alive: the idle timeout already ends dead connections,
 	// and keep-alive costs four setsockopt calls on every accepted one.
 	lc := net.ListenConfig{KeepAlive: -1}
@@ -139,7 +143,7 @@ func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
 		return nil, fmt.Errorf("listen for %s on %s: %w", svc.Key, addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{svc: svc, addr: addr, ln: ln, handler: a.handlers(svc), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &listener{svc: svc, addr: addr, ln: ln, handler: h, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go a.accept(l)
 	a.log.Info().Str("service", svc.Key).Str("addr", ln.Addr().String()).Int("port", svc.Port).Msg("listening")
 	return l, nil

@@ -72,6 +72,10 @@ func TestHydra(t *testing.T) {
 		{"80tcp", []string{"http-get", "/"}},
 		{"3128tcp", []string{"http-proxy"}},
 		{"8080tcp", []string{"http-proxy"}},
+		{"21tcp", []string{"ftp"}},
+		{"22tcp", []string{"ssh"}},
+		{"25tcp", []string{"smtp"}},           // AUTH LOGIN
+		{"587tcp", []string{"smtp", "PLAIN"}}, // AUTH PLAIN
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			hydraRun(t, a.Addr(c.key), c.module...)

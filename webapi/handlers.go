@@ -149,14 +149,17 @@ type AgentState struct {
 
 // ServiceState is one minipot: configured, and listening or not and why.
 type ServiceState struct {
-	Key       string `json:"key"`
-	Label     string `json:"label"`
-	Port      int    `json:"port"`
-	FakePort  int    `json:"fake_port"`
-	Enabled   bool   `json:"enabled"` // by the settings (the master switch included)
-	Listening bool   `json:"listening"`
-	Address   string `json:"address,omitempty"`
-	Reason    string `json:"reason,omitempty"` // why not listening
+	Key         string `json:"key"`
+	Label       string `json:"label"`
+	Kind        string `json:"kind"`
+	Server      string `json:"server"`      // the real server the fake passes for
+	Description string `json:"description"` // one sentence for the pages
+	Port        int    `json:"port"`
+	FakePort    int    `json:"fake_port"`
+	Enabled     bool   `json:"enabled"` // by the settings (the master switch included)
+	Listening   bool   `json:"listening"`
+	Address     string `json:"address,omitempty"`
+	Reason      string `json:"reason,omitempty"` // why not listening
 	// State is what the service does for the owner, per address family
 	// and as a whole (package servicestate): the pages show it as given.
 	State servicestate.State `json:"state"`
@@ -221,7 +224,8 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	in := servicestate.Input{Settings: snap.settings, Firewall: fwIn,
 		Agent: servicestate.Agent{Running: repErr == nil, InSync: doc.Agent.InSync, Note: doc.Agent.Note, Report: rep}}
 	for _, svc := range settings.Services() {
-		st := ServiceState{Key: svc.Key, Label: svc.Label, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
+		st := ServiceState{Key: svc.Key, Label: svc.Label, Kind: string(svc.Kind), Server: svc.Server,
+			Description: svc.Description, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
 			Enabled: snap.settings.ServiceEnabled(svc.Key), State: servicestate.Compute(in, svc)}
 		switch {
 		case repErr != nil:

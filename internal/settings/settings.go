@@ -40,10 +40,11 @@ type Settings struct {
 // Agent holds section agent: how the fakes present themselves.
 type Agent struct {
 	Listen     string        // address the fakes bind ("" or "0.0.0.0": all IPv4, "::": all)
-	Hostname   string        // shown in telnet prompts and HTTP realms
+	Hostname   string        // shown in telnet prompts, HTTP realms and the SMTP greeting
 	LoginDelay time.Duration // before "Login incorrect"
-	Attempts   int           // login attempts per telnet connection
+	Attempts   int           // login attempts per telnet, FTP or SSH connection
 	LogLevel   string        // zerolog level: debug, info, warn, error
+	HostKeys   string        // folder of the SSH fake's host keys; "": the store's folder
 }
 
 // Limits holds section limits: what attackers may cost.
@@ -52,7 +53,7 @@ type Limits struct {
 	MaxPerIP    int           // connections open at once from one address
 	Idle        time.Duration // longest silence before a connection is closed
 	Session     time.Duration // longest life of a connection
-	LineMax     int           // bytes of a telnet line
+	LineMax     int           // bytes of a telnet line, an FTP or SMTP command line
 	RequestLine int           // bytes of an HTTP request line: exploit URLs are long
 	HeaderBytes int           // bytes of all headers of one HTTP request
 	HeaderCount int           // headers of one HTTP request

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
 
@@ -37,7 +38,7 @@ func main() {
 	bin := flag.String("bin", "bin/minipot", "the minipot binary")
 	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
 	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
-	only := flag.String("only", "", "run one part: idle, telnet or http")
+	only := flag.String("only", "", "run one part: idle, telnet, http, services or reference")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -72,6 +73,7 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 		{"idle", func() error { return idleConns(a, idle, rss0) }},
 		{"telnet", func() error { return telnetLoad(a, dur) }},
 		{"http", func() error { return httpLoad(a, dur) }},
+		{"services", func() error { return newServices(a, bin, dur, min(idle, 2000)) }},
 		{"reference", func() error { return references(dur) }},
 	} {
 		if only != "" && only != part.name {
@@ -94,7 +96,10 @@ type agentProc struct {
 	done   chan struct{}
 }
 
-func startAgent(bin string) (*agentProc, error) {
+func startAgent(bin string) (*agentProc, error) { return startAgentOn(bin, host) }
+
+// startAgentOn starts an agent whose fakes listen on address listen.
+func startAgentOn(bin, listen string) (*agentProc, error) {
 	dir, err := os.MkdirTemp("", "minipot-bench-")
 	if err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ config limits 'limits'
 config store 'store'
 	option path '%s'
 	option queue '65536'
-`, host, filepath.Join(dir, "events.db"))
+`, listen, filepath.Join(dir, "events.db"))
 	if err := os.WriteFile(filepath.Join(dir, "ucollect"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -136,7 +141,7 @@ config store 'store'
 		close(a.done)
 	}()
 	sc := bufio.NewScanner(out)
-	for n := 0; n < 6 && sc.Scan(); n++ {
+	for n := 0; n < len(settings.Services()) && sc.Scan(); n++ {
 		if !strings.Contains(sc.Text(), "listening on") {
 			return nil, fmt.Errorf("agent: %s", sc.Text())
 		}

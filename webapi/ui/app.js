@@ -146,6 +146,7 @@ function renderServices(list) {
     box.addEventListener('change', () => change({ services: { [s.key]: { enabled: box.checked } } }));
     const label = el('label', s.label);
     label.htmlFor = box.id;
+    if (s.description) label.title = s.description;
     const tr = row([box, label, s.port + ' → ' + s.fake_port, el('span', '', 'state')]);
     tr.dataset.service = s.key;
     tbody.append(tr);

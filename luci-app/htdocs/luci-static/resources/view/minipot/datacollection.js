@@ -215,7 +215,7 @@ return view.extend({
 	 * services by port. */
 	serviceList(settings, st) {
 		if (st && Array.isArray(st.services) && st.services.length)
-			return st.services.map(function(s) { return { key: s.key, label: s.label, port: s.port }; });
+			return st.services.map(function(s) { return { key: s.key, label: s.label, port: s.port, description: s.description }; });
 
 		const svcs = (settings && settings.services) || {};
 
@@ -315,7 +315,7 @@ return view.extend({
 					})
 				]),
 				E('td', { 'class': 'td' }, [
-					E('label', { 'for': 'minipot-svc-' + s.key }, [ txt(s.label) ])
+					E('label', { 'for': 'minipot-svc-' + s.key, 'title': s.description || null }, [ txt(s.label) ])
 				]),
 				E('td', { 'class': 'td' }, [ txt(String(s.port)) ]),
 				this.nodes.status[s.key]

@@ -6,7 +6,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: build run test bench lint cross fuzz clean
+.PHONY: build run run-not-root test bench lint cross fuzz clean
 
 build:
 	$(BUILD) -o bin/minipot ./cmd/minipot
@@ -19,14 +19,23 @@ build:
 # the status of the first to exit (a second `make run` beside a first one
 # cannot listen, and says so). FIREWALL=1 (as root) lets the API manage the
 # redirect rules; the agent then runs as root too, which only development
-# may do.
+# may do, and on loopback only whatever the settings say (--dev sees to it).
+# As root without FIREWALL=1 it refuses: the agent faces the internet and
+# never runs as root by accident.
 run: SHELL := /bin/bash
-run: build
+run: run-not-root build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
 	trap 'kill $$agent $$api 2>/dev/null; wait; exit 130' INT TERM; \
 	wait -n; rc=$$?; kill $$agent $$api 2>/dev/null; wait; \
 	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc
+
+# Before the build, so that the refusal comes at once.
+run-not-root:
+	@if [ "$$(id -u)" = 0 ] && [ -z "$(FIREWALL)" ]; then \
+		echo "make run: refusing to run the internet-facing agent as root. Run it as an unprivileged user, or, for firewall work, as root with FIREWALL=1 (the agent then runs as root, on loopback only)." >&2; \
+		exit 1; \
+	fi
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.

@@ -80,7 +80,7 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 func (a *Agent) Apply(s settings.Settings) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.lim.setMax(s.Limits.MaxConns, s.Limits.MaxPerIP)
+	a.lim.setMax(s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet)
 	a.creds.Store(s.LogCredentials)
 	cfg := sessionConfig(s)
 	var errs []error
@@ -126,6 +126,7 @@ func sessionConfig(s settings.Settings) *session.Config {
 			LineMax: l.LineMax, RequestLine: l.RequestLine, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
 			BodyMax: l.BodyMax, BodyExcerpt: l.BodyExcerpt, Attempts: s.Agent.Attempts,
 			Requests: l.Requests, LoginDelay: s.Agent.LoginDelay, Idle: l.Idle, Session: l.Session,
+			Login: l.LoginTimeout, Header: l.HeaderTimeout,
 		},
 	}
 }
@@ -177,8 +178,8 @@ func (a *Agent) accept(l *listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		ip := remoteIP(c)
-		if !a.lim.acquire(ip) {
+		slot := a.lim.acquire(remoteIP(c), func() { c.Close() })
+		if slot == nil {
 			a.rejected.Add(1)
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetLinger(0) // reset: no TIME_WAIT state kept for a flood
@@ -189,7 +190,7 @@ func (a *Agent) accept(l *listener) {
 		a.accepted.Add(1)
 		a.conns.Add(1)
 		s, unhook, err := a.open(l, c)
-		go a.serve(l, s, unhook, ip, err)
+		go a.serve(l, s, unhook, slot, err)
 	}
 }
 
@@ -208,12 +209,12 @@ func remoteIP(c net.Conn) netip.Addr {
 // event, the greeting), is done on the accept loop by open, the winding
 // down is a function of its own, and there are no defers (a panic ends
 // the program anyway). TestIdleConnectionStack keeps it so.
-func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, ip netip.Addr, greetErr error) {
+func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, slot *slot, greetErr error) {
 	err := greetErr
 	if err == nil {
 		err = l.handler.Serve(l.ctx, s)
 	}
-	a.finish(s, unhook, ip, err)
+	a.finish(s, unhook, slot, err)
 }
 
 // open sets a connection up on the accept loop's goroutine: the session,
@@ -235,13 +236,19 @@ func (a *Agent) open(l *listener, c net.Conn) (*session.Session, func() bool, er
 }
 
 //go:noinline
-func (a *Agent) finish(s *session.Session, unhook func() bool, ip netip.Addr, err error) {
+func (a *Agent) finish(s *session.Session, unhook func() bool, slot *slot, err error) {
 	s.Close()
+	if slot.Evicted() {
+		err = errEvicted
+	}
 	emitDisconnect(s, err)
 	unhook()
-	a.lim.release(ip)
+	a.lim.release(slot)
 	a.conns.Done()
 }
+
+// errEvicted ends a connection whose slot went to a newcomer (see limiter).
+var errEvicted = fmt.Errorf("connection evicted for a newcomer: %w", session.ErrLimit)
 
 func emitDisconnect(s *session.Session, err error) {
 	s.Emit(event.Event{
@@ -268,7 +275,7 @@ func (a *Agent) Status() []report.ServiceStatus {
 
 // Counters reports connection totals.
 func (a *Agent) Counters() report.Counters {
-	return report.Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Open: a.lim.open()}
+	return report.Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open()}
 }
 
 // Close stops every listener, closes every connection and waits for them.

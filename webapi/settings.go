@@ -60,8 +60,11 @@ type AgentDoc struct {
 type LimitsDoc struct {
 	MaxConnections int    `json:"max_connections"`
 	MaxPerIP       int    `json:"max_per_ip"`
+	MaxPerNetwork  int    `json:"max_per_network"`
 	IdleTimeout    string `json:"idle_timeout"`
 	SessionTimeout string `json:"session_timeout"`
+	LoginTimeout   string `json:"login_timeout"`
+	HeaderTimeout  string `json:"header_timeout"`
 	LineMax        int    `json:"line_max"`
 	RequestLineMax int    `json:"request_line_max"`
 	HeaderBytes    int    `json:"header_bytes"`

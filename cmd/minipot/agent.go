@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,16 +58,13 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	// --dev listens on loopback only, so a developer who is root (as on
-	// CI machines) may run it; anywhere else root needs saying so.
-	if os.Geteuid() == 0 && !*allowRoot && !*dev {
+	// Root is refused in every mode, --dev included: the agent parses what
+	// the internet sends, and a bug in it must not be a root shell.
+	if os.Geteuid() == 0 && !*allowRoot {
 		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
 		return 1
 	}
 	if *dev {
-		if os.Geteuid() == 0 && !*allowRoot {
-			fmt.Fprintln(stderr, "minipot agent: warning: running as root in development mode; never expose it beyond loopback")
-		}
 		*confDir = devConfigDir
 		*runDir = devRunDir
 		if err := seedDevConfig(*confDir); err != nil {
@@ -74,11 +72,22 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, stdout, stderr); err != nil {
+	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, *dev, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "minipot agent:", err)
 		return 1
 	}
 	return 0
+}
+
+// devLoopback keeps development mode on loopback whatever the settings say
+// (the API may have written agent.listen): `make run`, possibly as root with
+// FIREWALL=1, is never reachable from the network.
+func devLoopback(s *settings.Settings, stderr io.Writer) {
+	if ip, err := netip.ParseAddr(s.Agent.Listen); err == nil && ip.IsLoopback() {
+		return
+	}
+	fmt.Fprintf(stderr, "minipot agent: development mode listens on 127.0.0.1 only, not on %q (agent.listen)\n", s.Agent.Listen)
+	s.Agent.Listen = "127.0.0.1"
 }
 
 func seedDevConfig(dir string) error {
@@ -156,10 +165,13 @@ func makeHandlers(s settings.Settings, log zerolog.Logger) agent.HandlerFor {
 	return func(svc settings.Service) session.Handler { return made[svc.Key] }
 }
 
-func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Writer) error {
+func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, stderr io.Writer) error {
 	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		return err
+	}
+	if dev {
+		devLoopback(&s, stderr)
 	}
 	level := s.Agent.LogLevel
 	if levelOverride != "" {
@@ -170,6 +182,13 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	st, err := store.Open(s.Store.Path, storeOptions(s, log))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
+	}
+	// The store written until restart, as the report must say: a reload
+	// with a new store.path does not move it, and the API purges only the
+	// store the agent writes.
+	storePath := s.Store.Path
+	if abs, err := filepath.Abs(storePath); err == nil {
+		storePath = abs
 	}
 	defer func() {
 		st.Close()
@@ -184,7 +203,6 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	printTryIt(stdout, a.Status())
 
 	now := time.Now().UTC()
-	storePath := s.Store.Path // the one open until a restart
 	rl := &report.Loop{Dir: runDir, Every: reportEvery,
 		Live: func(r *report.Report) {
 			r.Services, r.Connections = a.Status(), a.Counters()
@@ -235,8 +253,11 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			}
 			continue
 		}
-		if next.Store.Path != s.Store.Path {
-			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
+		if dev {
+			devLoopback(&next, stderr)
+		}
+		if !sameFile(next.Store.Path, storePath) {
+			log.Warn().Str("path", next.Store.Path).Str("writing", storePath).Msg("reload: a new store.path takes effect at restart")
 		}
 		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		if err := a.Apply(next); err != nil {
@@ -281,4 +302,10 @@ func printTryIt(w io.Writer, statuses []report.ServiceStatus) {
 		try := fmt.Sprintf(tryKind[svc.Kind], host, port, st.Address)
 		fmt.Fprintf(w, "%-8s (port %d) listening on %-16s try: %s\n", st.Key, st.Port, st.Address, try)
 	}
+}
+
+// sameFile reports whether path names the file at abs.
+func sameFile(path, abs string) bool {
+	p, err := filepath.Abs(path)
+	return err == nil && p == abs
 }

@@ -49,6 +49,7 @@ type ServiceStatus struct {
 type Counters struct {
 	Accepted uint64 `json:"accepted"` // connections served
 	Rejected uint64 `json:"rejected"` // connections closed at once by a limit
+	Evicted  uint64 `json:"evicted"`  // connections closed to give their slot to a newcomer
 	Open     int    `json:"open"`
 }
 

@@ -44,8 +44,11 @@ var fields = []field{
 
 	{"limits", "max_connections", func(s *Settings) any { return &s.Limits.MaxConns }, 1, 1 << 20, "connections open at once, all services", nil},
 	{"limits", "max_per_ip", func(s *Settings) any { return &s.Limits.MaxPerIP }, 1, 1 << 20, "connections open at once from one address", nil},
+	{"limits", "max_per_network", func(s *Settings) any { return &s.Limits.MaxPerNet }, 1, 1 << 20, "connections open at once from one /24 (IPv4) or /48 (IPv6)", nil},
 	{"limits", "idle_timeout", func(s *Settings) any { return &s.Limits.Idle }, int64(time.Second), int64(time.Hour), "close a connection silent this long", nil},
 	{"limits", "session_timeout", func(s *Settings) any { return &s.Limits.Session }, int64(time.Second), int64(24 * time.Hour), "close a connection open this long", nil},
+	{"limits", "login_timeout", func(s *Settings) any { return &s.Limits.LoginTimeout }, int64(time.Second), int64(time.Hour), "close a connection that takes longer over one login attempt", nil},
+	{"limits", "header_timeout", func(s *Settings) any { return &s.Limits.HeaderTimeout }, int64(time.Second), int64(time.Hour), "close a connection that takes longer to send one HTTP request's headers", nil},
 	{"limits", "line_max", func(s *Settings) any { return &s.Limits.LineMax }, 64, 1 << 16, "bytes of a telnet line, an FTP or SMTP command line", nil},
 	{"limits", "request_line_max", func(s *Settings) any { return &s.Limits.RequestLine }, 64, 1 << 16, "bytes of an HTTP request line", nil},
 	{"limits", "header_bytes", func(s *Settings) any { return &s.Limits.HeaderBytes }, 256, 1 << 20, "bytes of all headers of one HTTP request", nil},

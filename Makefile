@@ -60,7 +60,7 @@ bench: build cross
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
 	GO=$(GO) sh tests/bench/drivers.sh
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
-	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
+	$(GO) test -run '^$$' -bench 'Apply|RealServiceTakesPort' -benchtime 20x ./internal/firewall/
 	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/
 	@# The SSH handshake on ARMv7 under qemu-user: emulation, so compare
 	@# its ratio to the signature yardstick, not its times.

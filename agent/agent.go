@@ -20,6 +20,7 @@ import (
 
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 )
 
@@ -42,7 +43,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	running  map[string]*listener
-	statuses map[string]ServiceStatus
+	statuses map[string]report.ServiceStatus
 }
 
 type listener struct {
@@ -54,24 +55,6 @@ type listener struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the accept loop has returned
-}
-
-// ServiceStatus tells whether a service's fake is listening, and if not why.
-type ServiceStatus struct {
-	Key       string `json:"key"`
-	Port      int    `json:"port"`
-	FakePort  int    `json:"fake_port"`
-	Address   string `json:"address,omitempty"`
-	Listening bool   `json:"listening"`
-	Reason    string `json:"reason,omitempty"` // "disabled", "feature off", or the bind error
-}
-
-// Counters are the agent's totals since it started.
-type Counters struct {
-	Accepted uint64 `json:"accepted"` // connections served
-	Rejected uint64 `json:"rejected"` // connections closed at once by a limit
-	Evicted  uint64 `json:"evicted"`  // connections closed to give their slot to a newcomer
-	Open     int    `json:"open"`
 }
 
 // New makes an agent that records into sink; it listens on nothing until
@@ -86,7 +69,7 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 		// JavaScript (LuCI, the web page) reads them exactly.
 		boot:     int64(rand.Uint32()>>11) << 32,
 		running:  make(map[string]*listener),
-		statuses: make(map[string]ServiceStatus),
+		statuses: make(map[string]report.ServiceStatus),
 	}
 }
 
@@ -103,7 +86,7 @@ func (a *Agent) Apply(s settings.Settings) error {
 	var errs []error
 	for _, svc := range settings.Services() {
 		addr := net.JoinHostPort(s.Agent.Listen, strconv.Itoa(s.FakePort(svc)))
-		st := ServiceStatus{Key: svc.Key, Port: svc.Port, FakePort: s.FakePort(svc)}
+		st := report.ServiceStatus{Key: svc.Key, Port: svc.Port, FakePort: s.FakePort(svc)}
 		l := a.running[svc.Key]
 		want := s.ServiceEnabled(svc.Key)
 		if l != nil && (!want || l.addr != addr) {
@@ -278,10 +261,10 @@ func emitDisconnect(s *session.Session, err error) {
 }
 
 // Status reports each service's state in the fixed service order.
-func (a *Agent) Status() []ServiceStatus {
+func (a *Agent) Status() []report.ServiceStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]ServiceStatus, 0, len(a.statuses))
+	out := make([]report.ServiceStatus, 0, len(a.statuses))
 	for _, svc := range settings.Services() {
 		if st, ok := a.statuses[svc.Key]; ok {
 			out = append(out, st)
@@ -291,8 +274,8 @@ func (a *Agent) Status() []ServiceStatus {
 }
 
 // Counters reports connection totals.
-func (a *Agent) Counters() Counters {
-	return Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open()}
+func (a *Agent) Counters() report.Counters {
+	return report.Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open()}
 }
 
 // Close stops every listener, closes every connection and waits for them.

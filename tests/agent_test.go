@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/agent/telnet/bot"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/report"
 )
 
 // find returns the stored events matching keep, waiting for the writer to
@@ -262,7 +262,7 @@ func TestReload(t *testing.T) {
 	data, _ := os.ReadFile(a.Dir + "/ucollect")
 	sum := sha256.Sum256(data)
 	eventually(t, 5*time.Second, "the report shows the applied file", func() (bool, string) {
-		rep, err := agent.ReadReport(a.Dir + "/run")
+		rep, err := report.Read(a.Dir + "/run")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -282,7 +282,7 @@ func TestReload(t *testing.T) {
 	eventually(t, 5*time.Second, "the bad reload is logged", func() (bool, string) {
 		return strings.Contains(a.stderr.String(), "fakes.redir_offset"), ""
 	})
-	if rep, err := agent.ReadReport(a.Dir + "/run"); err != nil || !strings.Contains(rep.ConfigError, "fakes.redir_offset") {
+	if rep, err := report.Read(a.Dir + "/run"); err != nil || !strings.Contains(rep.ConfigError, "fakes.redir_offset") {
 		t.Errorf("the report does not tell the bad reload: %+v %v", rep, err)
 	}
 	if c, err := net.DialTimeout("tcp", a.Addr("23tcp"), time.Second); err != nil {

@@ -355,14 +355,16 @@ func (w *fwWorld) apply(args ...string) firewall.Changes {
 // settings).
 func (w *fwWorld) status() firewall.Status {
 	w.t.Helper()
+	// Status exits 1 when it reports a problem (rules not in sync), after
+	// printing the JSON; stderr follows it.
 	out, err := w.minipot(nil, "status")
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		w.t.Fatalf("minipot firewall status: %v\n%s", err, out)
 	}
 	var st firewall.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		w.t.Fatalf("status printed %q: %v", out, err)
+	if jerr := json.NewDecoder(strings.NewReader(out)).Decode(&st); jerr != nil {
+		w.t.Fatalf("minipot firewall status: %v: printed %q: %v", err, out, jerr)
 	}
 	if fine := st.Problem == "" && st.InSync; fine != (err == nil) {
 		w.t.Errorf("minipot firewall status: exit status %v for problem %q, in sync %v", err, st.Problem, st.InSync)
@@ -429,11 +431,11 @@ func testFirewallWorld(t *testing.T, w *fwWorld) {
 
 	t.Run("apply detects the backend", func(t *testing.T) {
 		ch := w.apply()
-		if ch.Backend != w.backend || len(ch.Ops) == 0 {
+		if ch.Backend != "iptables-"+w.backend || len(ch.Ops) == 0 {
 			t.Fatalf("apply: backend %q, %d ops", ch.Backend, len(ch.Ops))
 		}
 		st := w.status()
-		if st.Backend != w.backend || !st.InSync || !strings.Contains(st.BackendReason, "auto") {
+		if st.Backend != "iptables-"+w.backend || !st.InSync || !strings.Contains(st.BackendReason, "auto") {
 			t.Fatalf("status: %+v", st)
 		}
 		for _, f := range st.Families {
@@ -562,8 +564,8 @@ func testFirewallWorld(t *testing.T, w *fwWorld) {
 			w.configure(routerConfig{})
 		}()
 		ch := w.configure(routerConfig{acceptTelnet: true})
-		if len(ch.Ops) != 4 {
-			t.Errorf("leaving 23 to the real service took %d changes, want 4 (2 rules per family)", len(ch.Ops))
+		if len(ch.Ops) != 2 {
+			t.Errorf("leaving 23 to the real service took %d changes, want 2 (a socket-lookup RETURN per family)", len(ch.Ops))
 		}
 		perFamily(t, func(t *testing.T, a famAddrs) {
 			expect(t, w.attacker, a.routerWAN, 23, "REAL-23")
@@ -749,5 +751,39 @@ func TestFirewallCommandNeedsRoot(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "usage: minipot firewall apply|remove|status") {
 		t.Errorf("unknown action: %v\n%s", err, out)
+	}
+}
+
+// TestFirewallRemoveLeavesNoEmptyTables: on a router whose iptables-nft
+// had no tables before minipot, apply creates ip/ip6 nat and filter (as
+// nftables tables) and remove deletes them again: `nft list ruleset` is
+// empty before and after.
+func TestFirewallRemoveLeavesNoEmptyTables(t *testing.T) {
+	needRoot(t)
+	for _, tool := range []string{"ip", "nft", "iptables-nft", "ip6tables-nft"} {
+		need(t, tool)
+	}
+	ns := fmt.Sprintf("%s%dempty", nsPrefix, os.Getpid())
+	addNamespace(t, ns)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"ucollect": "config fakes 'fakes'\n\toption enabled '1'\n",
+		"firewall": "config zone\n\toption name 'wan'\n\tlist device 'wan0'\n\toption input 'REJECT'\n",
+		"network":  "",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset"); got != "" {
+		t.Fatalf("a new namespace has rules:\n%s", got)
+	}
+	mustRun(t, "ip", "netns", "exec", ns, minipotBin, "firewall", "apply", "-c", dir, "--backend", "iptables-nft")
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "tables"); !strings.Contains(got, "table ip nat") || !strings.Contains(got, "table ip6 filter") {
+		t.Fatalf("after apply, tables:\n%s", got)
+	}
+	mustRun(t, "ip", "netns", "exec", ns, minipotBin, "firewall", "remove", "-c", dir, "--backend", "iptables-nft")
+	if got := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset"); got != "" {
+		t.Errorf("after remove, left behind:\n%s", got)
 	}
 }

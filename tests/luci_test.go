@@ -16,6 +16,7 @@ import (
 
 	"github.com/minipot/minipot/agent/telnet/bot"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/settings"
 )
 
 // TestLuCIAppFiles checks the app's static contracts: the rpcd ACL grants
@@ -120,6 +121,7 @@ func TestLuCIView(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/ubus", u)
 	mux.Handle("/ubus-ro", newReadOnlyUbusStandin(t, p.Socket))
+	mux.Handle("/ubus-edited", newUbusStandin(t, editingSocket(t, p)))
 	mux.Handle("/ubus-noapi", newUbusStandin(t, filepath.Join(t.TempDir(), "no-api.sock")))
 	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.Handle("/luci-static/", http.FileServer(http.Dir("../luci-app/htdocs")))
@@ -155,12 +157,41 @@ func TestLuCIView(t *testing.T) {
 		})()`)
 	}
 	s := state()
-	wantSvc := map[string]bool{"23tcp": true, "2323tcp": false, "80tcp": true, "3128tcp": true, "8080tcp": true, "8123tcp": true}
+	// Every service of the table, as the API lists it: only 2323tcp off.
+	wantSvc := map[string]bool{}
+	for _, svc := range settings.Services() {
+		wantSvc[svc.Key] = svc.Key != "2323tcp"
+	}
 	if !s.Enabled || !s.Creds || !mapsEqual(s.Services, wantSvc) {
 		t.Errorf("switches: enabled %v, credentials %v, services %v; want true, true, %v", s.Enabled, s.Creds, s.Services, wantSvc)
 	}
-	if s.Status["23tcp"] != "listening" || s.Status["2323tcp"] != "disabled" {
+	// Each state is the API's, shown as given: this agent listens on
+	// loopback, which the API says in words.
+	if s.Status["23tcp"] != "unreachable" || s.Status["2323tcp"] != "off" {
 		t.Errorf("status: %v", s.Status)
+	}
+	var st struct {
+		Services []struct {
+			Key, Label string
+			State      struct{ Code, Text string }
+		}
+	}
+	p.get(t, "/api/v1/status", &st)
+	var apiKeys []string
+	for _, sv := range st.Services {
+		apiKeys = append(apiKeys, sv.Key)
+		shown := evalJS[[]string](b, fmt.Sprintf(`(k => [document.querySelector('label[for="minipot-svc-' + k + '"]').textContent,
+			document.querySelector('#minipot-status-' + k + ' strong').textContent, document.querySelector('#minipot-status-' + k).dataset.state])(%q)`, sv.Key))
+		if len(shown) != 3 || shown[0] != sv.Label || shown[1] != sv.State.Text || shown[2] != sv.State.Code {
+			t.Errorf("%s shows %q, /status says %q, %q, %q", sv.Key, shown, sv.Label, sv.State.Text, sv.State.Code)
+		}
+	}
+	if keys := evalJS[[]string](b, `[...document.querySelectorAll('input[data-service]')].map(c => c.dataset.service)`); !slices.Equal(keys, apiKeys) {
+		t.Errorf("the view lists %v, /status %v", keys, apiKeys)
+	}
+	// The same detail in both families shows once.
+	if txt := b.text("#minipot-status-23tcp"); !strings.Contains(txt, "listens on loopback") || strings.Count(txt, "(agent.listen)") != 1 {
+		t.Errorf("Telnet 23 status: %q", txt)
 	}
 	if !strings.Contains(s.Privacy, "password") || s.Bars < 24 || !strings.HasPrefix(s.Version, "minipot ") {
 		t.Errorf("privacy %q, %d hourly bars, version %q", s.Privacy, s.Bars, s.Version)
@@ -174,8 +205,8 @@ func TestLuCIView(t *testing.T) {
 	if !strings.Contains(conf, "list disable '8080tcp'") || strings.Contains(conf, "2323tcp") {
 		t.Errorf("the file after saving:\n%s", conf)
 	}
-	b.waitFor("the status follows", `document.querySelector('#minipot-status-8080tcp').dataset.state == 'disabled' &&
-		document.querySelector('#minipot-status-2323tcp').dataset.state == 'listening'`)
+	b.waitFor("the status follows", `document.querySelector('#minipot-status-8080tcp').dataset.state == 'off' &&
+		document.querySelector('#minipot-status-2323tcp').dataset.state == 'unreachable'`)
 	if !listens(a.Addr("2323tcp")) || listens(a.Addr("8080tcp")) {
 		t.Errorf("after saving, 2323tcp listens %v, 8080tcp %v", listens(a.Addr("2323tcp")), listens(a.Addr("8080tcp")))
 	}
@@ -293,6 +324,28 @@ func TestLuCIView(t *testing.T) {
 	b.waitFor("the refusal is shown", `document.querySelector('#notifications').textContent.includes('Permission denied')`)
 	if after := readFile(t, filepath.Join(a.Dir, "ucollect")); after != before {
 		t.Errorf("a refused save changed the file:\n%s", after)
+	}
+
+	// Through a proxy that adds a service and says a real service owns
+	// port 80: the view lists the added service where the API puts it and
+	// shows both states as the API words them.
+	b.navigate(srv.URL + "/standin/index.html?ubus=/ubus-edited&view=view.minipot.datacollection")
+	b.waitFor("the edited view renders", `window.__luci && window.__luci.ready && document.querySelector('#minipot-status-`+addedKey+`')`)
+	keys := evalJS[[]string](b, `[...document.querySelectorAll('input[data-service]')].map(c => c.dataset.service)`)
+	if len(keys) < 3 || keys[0] != "23tcp" || keys[1] != addedKey {
+		t.Errorf("the view lists %v, want %s second", keys, addedKey)
+	}
+	added := evalJS[[]string](b, `(k => [document.querySelector('label[for="minipot-svc-' + k + '"]').textContent,
+		document.querySelector('tr[data-service-row="' + k + '"]').children[2].textContent,
+		document.querySelector('#minipot-status-' + k + ' strong').textContent, document.querySelector('#minipot-status-' + k).dataset.state,
+		String(document.querySelector('#minipot-svc-' + k).checked)])('`+addedKey+`')`)
+	if want := []string{addedLabel, "2121", addedText, "reachable", "true"}; !slices.Equal(added, want) {
+		t.Errorf("the added service shows %q, want %q", added, want)
+	}
+	real := evalJS[[]string](b, `[document.querySelector('#minipot-status-80tcp strong').textContent, document.querySelector('#minipot-status-80tcp').dataset.state,
+		document.querySelector('#minipot-status-80tcp').textContent]`)
+	if len(real) != 3 || real[0] != realText || real[1] != "real_service" || !strings.Contains(real[2], "ipv4: Allow-HTTP accepts it") {
+		t.Errorf("80tcp shows %q, want %q as real_service with its detail", real, realText)
 	}
 
 	// No API behind the plugin: the page says so, with the plugin's reason.

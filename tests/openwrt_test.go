@@ -266,6 +266,9 @@ func TestOpenWrtPackageInstall(t *testing.T) {
 	same("etc/uci-defaults/80-minipot", owFilesDir+"/minipot.defaults", 0o755)
 	same("etc/uci-defaults/90-minipot-firewall", "../firewall-scripts/uci-defaults/90-minipot-firewall", 0o755)
 	same("usr/share/minipot/firewall.include", "../firewall-scripts/firewall.include", 0o644)
+	if dest, err := os.Readlink(filepath.Join(root, "usr/share/nftables.d/chain-pre/input_wan/30-minipot.nft")); err != nil || dest != "/var/run/minipot-fw4-input.nft" {
+		t.Errorf("the fw4 include: want a symlink to the file apply writes, got %q (%v)", dest, err)
+	}
 	if dest, err := os.Readlink(filepath.Join(root, "usr/libexec/rpcd/minipot")); err != nil || dest != "/usr/bin/minipot" {
 		t.Errorf("usr/libexec/rpcd/minipot: want a symlink to /usr/bin/minipot, got %q (%v)", dest, err)
 	}
@@ -279,9 +282,13 @@ func TestOpenWrtPackageInstall(t *testing.T) {
 	}
 
 	deps := strings.Fields(owVar(t, out, "DEPENDS"))
-	for _, d := range []string{"+iptables", "+kmod-ipt-nat", "+kmod-ipt-conntrack", "+kmod-ipt-conntrack-extra",
-		"+iptables-mod-conntrack-extra", "+kmod-ipt-extra", "+iptables-mod-extra",
-		"+MINIPOT_IPV6:kmod-ipt-nat6", "+MINIPOT_IPV6:ip6tables"} {
+	// Per firewall: nftables modules with firewall4, iptables with fw3.
+	for _, d := range []string{"+PACKAGE_firewall4:nftables", "+PACKAGE_firewall4:kmod-nft-nat", "+PACKAGE_firewall4:kmod-nft-socket",
+		"+PACKAGE_firewall4:kmod-nft-fib",
+		"+PACKAGE_firewall:iptables", "+PACKAGE_firewall:kmod-ipt-nat", "+PACKAGE_firewall:kmod-ipt-conntrack", "+PACKAGE_firewall:kmod-ipt-conntrack-extra",
+		"+PACKAGE_firewall:iptables-mod-conntrack-extra", "+PACKAGE_firewall:kmod-ipt-extra", "+PACKAGE_firewall:iptables-mod-extra",
+		"+PACKAGE_firewall:kmod-ipt-socket", "+PACKAGE_firewall:iptables-mod-socket",
+		"+(PACKAGE_firewall&&MINIPOT_IPV6):kmod-ipt-nat6", "+(PACKAGE_firewall&&MINIPOT_IPV6):ip6tables"} {
 		if !slices.Contains(deps, d) {
 			t.Errorf("DEPENDS lacks %s: %v", d, deps)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/minipot/minipot/internal/rpcd"
 	"io"
 	"net"
@@ -245,6 +246,19 @@ func TestRPCDPlugin(t *testing.T) {
 		got, code := rpcdCall(t, link, p, "status", `{"ubus_rpc_session": "00000000000000000000000000000000"}`)
 		if code != 0 || dig(got, "agent", "running") != true || dig(got, "agent", "in_sync") != true {
 			t.Errorf("exit %d: %v", code, got)
+		}
+		// Each service's state passes through as the API computed it:
+		// this agent listens on loopback, where no redirect arrives.
+		svcs, _ := got["services"].([]any)
+		if len(svcs) == 0 {
+			t.Fatalf("no services: %v", got)
+		}
+		first := svcs[0]
+		fams, _ := dig(first, "state", "families").([]any)
+		if dig(first, "key") != "23tcp" || dig(first, "state", "code") != "unreachable" ||
+			dig(first, "state", "reason") != "fake_wrong_address" || len(fams) != 2 ||
+			!strings.Contains(fmt.Sprint(dig(first, "state", "text")), "loopback") {
+			t.Errorf("23tcp over ubus: %v", first)
 		}
 	})
 

@@ -171,7 +171,8 @@ func startAgentIn(t *testing.T, prev *agentProc) *agentProc {
 // flood of handshakes cost the FTP, SMTP and SSH fakes a bounded amount
 // and leave them answering others.
 func TestNewServicesHostile(t *testing.T) {
-	a := startAgent(t, map[string]string{"limits.idle_timeout": "1s", "limits.max_per_ip": "1000", "limits.max_connections": "1000"})
+	a := startAgent(t, map[string]string{"limits.idle_timeout": "1s", "limits.session_timeout": "4s",
+		"limits.max_per_ip": "1000", "limits.max_per_network": "1000", "limits.max_connections": "1000"})
 	dial := func(key string) (net.Conn, *bufio.Reader) {
 		t.Helper()
 		c, err := net.Dial("tcp", a.Addr(key))
@@ -215,6 +216,36 @@ func TestNewServicesHostile(t *testing.T) {
 			t.Errorf("ssh idle: %v", err)
 		}
 		_ = c
+	})
+	t.Run("slow", func(t *testing.T) {
+		// A byte every 300 ms never trips the idle timeout: the session
+		// timeout ends it, whatever the service.
+		var wg sync.WaitGroup
+		for _, key := range []string{"21tcp", "25tcp", "22tcp"} {
+			c, r := dial(key)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				go func() {
+					msg := []byte("USER slowloris-slowloris-slowloris\r\n")
+					if key == "22tcp" {
+						msg = []byte("SSH-2.0-slowloris-slowloris-slowloris-slowloris\r\n")
+					}
+					for _, b := range msg {
+						if _, err := c.Write([]byte{b}); err != nil {
+							return
+						}
+						time.Sleep(300 * time.Millisecond)
+					}
+				}()
+				io.Copy(io.Discard, r)
+				if d := time.Since(start); d < 3*time.Second || d > 8*time.Second {
+					t.Errorf("%s: a slow client was served %s; the session timeout is 4s", key, d)
+				}
+			}()
+		}
+		wg.Wait()
 	})
 	t.Run("garbage", func(t *testing.T) {
 		garbage := make([]byte, 64<<10)

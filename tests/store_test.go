@@ -14,9 +14,9 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/agent/telnet/bot"
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/store"
 )
 
@@ -83,9 +83,9 @@ func TestAgentDamagedStore(t *testing.T) {
 	}
 	c.Attempt(context.Background(), b.Addr("23tcp"), "root", "hunter2")
 	b.find(t, 1, logins("23tcp"))
-	var rep agent.Report
+	var rep report.Report
 	eventually(t, 15*time.Second, "the status report says the store was recovered", func() (bool, string) {
-		data, err := os.ReadFile(filepath.Join(a.Dir, "run", agent.ReportFile))
+		data, err := os.ReadFile(filepath.Join(a.Dir, "run", report.File))
 		if err != nil || json.Unmarshal(data, &rep) != nil {
 			return false, fmt.Sprint(err)
 		}

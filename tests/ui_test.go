@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -75,7 +76,28 @@ func TestUIPage(t *testing.T) {
 	if evalJS[bool](b, `document.getElementById("log_credentials").checked`) {
 		t.Error("collect credentials shows on")
 	}
-	if txt := b.text("#services tr[data-service='23tcp'] .state"); !strings.Contains(txt, "listening on "+a.Host+":1392") {
+	// The services, their order and each one's state are /status's: this
+	// agent listens on loopback, which the state says in words.
+	var st struct {
+		Services []struct {
+			Key, Label string
+			State      struct{ Code, Text string }
+		}
+	}
+	p.get(t, "/api/v1/status", &st)
+	shownKeys := evalJS[[]string](b, `[...document.querySelectorAll("#services tbody tr")].map(tr => tr.dataset.service)`)
+	var apiKeys []string
+	for _, s := range st.Services {
+		apiKeys = append(apiKeys, s.Key)
+		shown := evalJS[[]string](b, fmt.Sprintf(`(tr => [tr.querySelector("label").textContent, tr.querySelector(".state").textContent, tr.querySelector(".state").dataset.state])(document.querySelector("#services tr[data-service='%s']"))`, s.Key))
+		if len(shown) != 3 || shown[0] != s.Label || shown[1] != s.State.Text || shown[2] != s.State.Code {
+			t.Errorf("%s shows %q, /status says %q, %q, %q", s.Key, shown, s.Label, s.State.Text, s.State.Code)
+		}
+	}
+	if !slices.Equal(shownKeys, apiKeys) {
+		t.Errorf("the page lists %v, /status %v", shownKeys, apiKeys)
+	}
+	if txt := b.text("#services tr[data-service='23tcp'] .state"); !strings.Contains(txt, "listens on loopback ("+a.Host+") only") {
 		t.Errorf("Telnet 23 status: %q", txt)
 	}
 
@@ -103,7 +125,7 @@ func TestUIPage(t *testing.T) {
 		}
 		others := slices.DeleteFunc(slices.Clone(all), func(k string) bool { return k == key })
 		eventually(t, 10*time.Second, key+" stops listening", listening(others...))
-		b.waitFor(key+" shows disabled", fmt.Sprintf(`document.querySelector("#services tr[data-service='%s'] .state").textContent === "disabled"`, key))
+		b.waitFor(key+" shows off", fmt.Sprintf(`(s => s.textContent === "Off: this minipot is switched off." && s.dataset.state === "off")(document.querySelector("#services tr[data-service='%s'] .state"))`, key))
 		b.click(box)
 		if !load().ServiceEnabled(key) {
 			t.Fatalf("%s ticked: not enabled in the file", key)
@@ -117,7 +139,7 @@ func TestUIPage(t *testing.T) {
 		t.Fatal("master switch off: fakes.enabled is still 1")
 	}
 	eventually(t, 10*time.Second, "nothing listens", listening())
-	b.waitFor("services show data collection off", `[...document.querySelectorAll("#services .state")].every(s => s.textContent.includes("data collection is off"))`)
+	b.waitFor("services show data collection off", `[...document.querySelectorAll("#services .state")].every(s => s.textContent === "Off: data collection is switched off.")`)
 	b.click("#enabled")
 	if !load().Enabled {
 		t.Fatal("master switch on: fakes.enabled is not 1")
@@ -221,6 +243,44 @@ func TestUIPage(t *testing.T) {
 	})
 	if len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestUIPageFollowsStatus: the page lists the services /status lists, in
+// its order, with its labels and ports, and shows each state's words as
+// given: through a proxy that adds a service and says a real service owns
+// port 80, the page shows both without knowing either.
+func TestUIPageFollowsStatus(t *testing.T) {
+	b := startBrowser(t, "MINIPOT_UI_STATE_SCREENSHOT")
+	a := startAgent(t, nil)
+	p := startAPI(t, a)
+	srv := httptest.NewServer(editingProxy(t, func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", p.Addr)
+	}, p.Addr))
+	defer srv.Close()
+	if err := b.run(20*time.Second, chromedp.Navigate(srv.URL+"/#token=e2e-token-0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	keys := evalJS[[]string](b, `[...document.querySelectorAll("#services tbody tr")].map(tr => tr.dataset.service)`)
+	want := []string{"23tcp", addedKey}
+	for _, s := range settings.Services()[1:] {
+		want = append(want, s.Key)
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("the page lists %v, want %v", keys, want)
+	}
+	row := func(key string) []string {
+		return evalJS[[]string](b, fmt.Sprintf(`(tr => [...tr.querySelectorAll("td")].slice(1).map(td => td.textContent).concat([tr.querySelector(".state").dataset.state, String(tr.querySelector("input").checked)]))(document.querySelector("#services tr[data-service='%s']"))`, key))
+	}
+	if got, want := row(addedKey), []string{addedLabel, "2121 → 3490", addedText, "reachable", "true"}; !slices.Equal(got, want) {
+		t.Errorf("the added service shows %q, want %q", got, want)
+	}
+	if got := row("80tcp"); len(got) != 5 || got[2] != realText || got[3] != "real_service" {
+		t.Errorf("80tcp shows %q, want %q as real_service", got, realText)
+	}
+	if title := evalJS[string](b, `document.querySelector("#services tr[data-service='80tcp'] .state").title`); title != "ipv4: Allow-HTTP accepts it" {
+		t.Errorf("80tcp's detail: %q", title)
 	}
 }
 

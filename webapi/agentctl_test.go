@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/minipot/minipot/agent"
+	"github.com/minipot/minipot/internal/report"
 )
 
 // TestRunDirAgentRefusesStaleReports: a report whose pid is gone, or is
@@ -19,7 +19,7 @@ func TestRunDirAgentRefusesStaleReports(t *testing.T) {
 		t.Errorf("no report: %v", err)
 	}
 	for _, pid := range []int{0, 1, os.Getpid(), 1 << 30} {
-		if err := agent.WriteReport(dir, agent.Report{PID: pid, ConfigDigest: "x"}); err != nil {
+		if err := report.Write(dir, report.Report{PID: pid, ConfigDigest: "x"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := a.Report(); !errors.Is(err, ErrAgentNotRunning) {

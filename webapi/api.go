@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -63,6 +64,28 @@ type API struct {
 
 	storeMu sync.RWMutex
 	store   *storeHandle // the store in use; nil before the first need
+
+	// applyErr is why the last Apply of the rules failed, nil after one
+	// that worked: rules out of sync because they cannot be installed are
+	// not "waiting", and /status says so.
+	applyErr atomic.Pointer[error]
+}
+
+// noteApply records the outcome of an Apply of the rules.
+func (a *API) noteApply(err error) {
+	if err == nil {
+		a.applyErr.Store(nil)
+		return
+	}
+	a.applyErr.Store(&err)
+}
+
+// lastApplyErr is why the last Apply failed, or nil.
+func (a *API) lastApplyErr() error {
+	if p := a.applyErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // New makes an API.

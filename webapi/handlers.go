@@ -17,9 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/report"
+	"github.com/minipot/minipot/internal/servicestate"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
@@ -143,16 +144,16 @@ type SettingsState struct {
 
 // AgentState is the agent's part of the status.
 type AgentState struct {
-	Running      bool            `json:"running"`
-	InSync       bool            `json:"in_sync"` // it runs with the file as it is now
-	PID          int             `json:"pid,omitempty"`
-	Version      string          `json:"version,omitempty"`
-	Started      *time.Time      `json:"started,omitempty"`
-	Loaded       *time.Time      `json:"loaded,omitempty"`
-	ConfigDigest string          `json:"config_digest,omitempty"`
-	ConfigError  string          `json:"config_error,omitempty"`
-	Connections  *agent.Counters `json:"connections,omitempty"`
-	Note         string          `json:"note,omitempty"`
+	Running      bool             `json:"running"`
+	InSync       bool             `json:"in_sync"` // it runs with the file as it is now
+	PID          int              `json:"pid,omitempty"`
+	Version      string           `json:"version,omitempty"`
+	Started      *time.Time       `json:"started,omitempty"`
+	Loaded       *time.Time       `json:"loaded,omitempty"`
+	ConfigDigest string           `json:"config_digest,omitempty"`
+	ConfigError  string           `json:"config_error,omitempty"`
+	Connections  *report.Counters `json:"connections,omitempty"`
+	Note         string           `json:"note,omitempty"`
 }
 
 // ServiceState is one minipot: configured, and listening or not and why.
@@ -168,6 +169,9 @@ type ServiceState struct {
 	Listening   bool   `json:"listening"`
 	Address     string `json:"address,omitempty"`
 	Reason      string `json:"reason,omitempty"` // why not listening
+	// State is what the service does for the owner, per address family
+	// and as a whole (package servicestate): the pages show it as given.
+	State servicestate.State `json:"state"`
 }
 
 // FirewallState is the rules' part of the status.
@@ -229,10 +233,14 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		doc.Agent.Note = repErr.Error()
 	}
+	var fwIn servicestate.Firewall
+	doc.Firewall, fwIn = a.firewallState(r.Context(), snap)
+	in := servicestate.Input{Settings: snap.settings, Firewall: fwIn,
+		Agent: servicestate.Agent{Running: repErr == nil, InSync: doc.Agent.InSync, Note: doc.Agent.Note, Report: rep}}
 	for _, svc := range settings.Services() {
 		st := ServiceState{Key: svc.Key, Label: svc.Label, Kind: string(svc.Kind), Server: svc.Server,
 			Description: svc.Description, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
-			Enabled: snap.settings.ServiceEnabled(svc.Key)}
+			Enabled: snap.settings.ServiceEnabled(svc.Key), State: servicestate.Compute(in, svc)}
 		switch {
 		case repErr != nil:
 			st.Reason = "the agent is not running"
@@ -247,7 +255,6 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		}
 		doc.Services = append(doc.Services, st)
 	}
-	doc.Firewall = a.firewallState(r.Context(), snap)
 	doc.Store = StoreState{Path: a.storePath(snap), MaxSize: int64(snap.settings.Store.MaxSize) << 20}
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
@@ -268,17 +275,27 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func (a *API) firewallState(ctx context.Context, snap snapshot) FirewallState {
+// firewallState is the rules' part of the status, and the same for the
+// services' states.
+func (a *API) firewallState(ctx context.Context, snap snapshot) (FirewallState, servicestate.Firewall) {
 	if a.cfg.Firewall == nil {
-		return FirewallState{Note: "the API does not manage the redirect rules (started without --firewall): `minipot firewall status` shows them"}
+		return FirewallState{Note: "the API does not manage the redirect rules (started without --firewall): `minipot firewall status` shows them"}, servicestate.Firewall{}
 	}
 	fs := FirewallState{Managed: true}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	st, err := a.cfg.Firewall.Status(ctx, snap.settings)
+	in := servicestate.Firewall{Managed: true, Err: err, Status: st, ApplyErr: a.lastApplyErr()}
+	// The port forwards, for the services' states: the rules need not
+	// know them (a forward's DNAT comes first), the owner does.
+	if pkg, err := a.cfg.Dir.Load("firewall"); err == nil {
+		in.Forwards = firewall.OpenWrtForwards(pkg, snap.settings.Firewall.WANZone)
+	} else {
+		fs.Note = "port forwards unknown: " + err.Error()
+	}
 	if err != nil {
 		fs.Error = err.Error()
-		return fs
+		return fs, in
 	}
 	fs.Backend, fs.BackendReason, fs.InSync = st.Backend, st.BackendReason, st.InSync
 	fs.Services, fs.Problem = st.Services, st.Problem
@@ -289,7 +306,7 @@ func (a *API) firewallState(ctx context.Context, snap snapshot) FirewallState {
 		}
 		fs.Families = append(fs.Families, FamilyState{Family: f.Family.String(), Installed: f.Installed, Redirected: red, Refused: f.Refused})
 	}
-	return fs
+	return fs, in
 }
 
 // EventDoc is one stored event. Attacker text is given as stored, JSON

@@ -1,13 +1,22 @@
 package webapi
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/servicestate"
+	"github.com/minipot/minipot/internal/settings"
 )
 
 // events makes n connections from a few addresses over the last hours:
@@ -228,6 +237,159 @@ func TestStatus(t *testing.T) {
 	e.do("GET", "/api/v1/status", "").decode(t, &st)
 	if st.Firewall.Managed || !strings.Contains(st.Firewall.Note, "--firewall") {
 		t.Errorf("unmanaged firewall: %+v", st.Firewall)
+	}
+}
+
+// TestServiceStates: /status gives each service's state as package
+// servicestate computes it from what the API sees, per family, for every
+// kind of router the API can meet.
+func TestServiceStates(t *testing.T) {
+	// The fake agent listens on loopback, where redirected connections
+	// never arrive; a router's agent listens on every address.
+	everywhere := func(e *env) {
+		e.agent.mu.Lock()
+		defer e.agent.mu.Unlock()
+		for i := range e.agent.rep.Services {
+			if e.agent.rep.Services[i].Listening {
+				e.agent.rep.Services[i].Address = fmt.Sprintf("[::]:%d", e.agent.rep.Services[i].FakePort)
+			}
+		}
+	}
+	applied := func(e *env) {
+		if r := e.do("POST", "/api/v1/settings/apply", "{}"); r.status != 200 {
+			e.t.Fatalf("apply: %d %s", r.status, r.body)
+		}
+		everywhere(e)
+	}
+	cases := []struct {
+		name   string
+		setup  func(e *env)
+		key    string
+		code   servicestate.Code
+		reason servicestate.Reason
+		v6     servicestate.Reason // when it differs from reason
+	}{
+		{"rules not applied yet", everywhere, "23tcp", servicestate.Waiting, servicestate.FirewallOutOfSync, ""},
+		{"working", applied, "23tcp", servicestate.Reachable, servicestate.Redirected, ""},
+		{"disabled", applied, "2323tcp", servicestate.Off, servicestate.ServiceDisabled, ""},
+		{"fake on loopback", func(e *env) { applied(e); e.agent.load() }, "23tcp", servicestate.Unreachable, servicestate.FakeWrongAddress, ""},
+		{"fake cannot listen", func(e *env) { e.agent.cannotListen = "80tcp"; e.agent.load(); applied(e) }, "80tcp",
+			servicestate.Unreachable, servicestate.FakeNotListening, ""},
+		{"agent down", func(e *env) { applied(e); e.agent.mu.Lock(); e.agent.running = false; e.agent.mu.Unlock() }, "23tcp", servicestate.Unreachable, servicestate.AgentDown, ""},
+		{"firewall not managed", func(e *env) { everywhere(e); e.api.cfg.Firewall = nil }, "23tcp",
+			servicestate.Unreachable, servicestate.FirewallUnmanaged, ""},
+		{"firewall unreadable", func(e *env) { applied(e); e.fw.Err = errors.New("iptables: exit 3") }, "23tcp",
+			servicestate.Unreachable, servicestate.FirewallError, ""},
+		{"rules cannot be installed", func(e *env) {
+			e.fw.failOn = func(settings.Settings) bool { return true }
+			everywhere(e)
+			if r := e.do("POST", "/api/v1/settings/apply", "{}"); r.status != 500 {
+				e.t.Fatalf("apply with a failing firewall: %d %s", r.status, r.body)
+			}
+		}, "23tcp", servicestate.Unreachable, servicestate.ApplyFailed, ""},
+		{"no WAN device", func(e *env) {
+			applied(e)
+			e.fw.editStatus = func(st *firewall.Status) {
+				st.WANDevices, st.Problem, st.Services, st.InSync = nil, firewall.ErrNoWAN.Error(), nil, false
+			}
+		}, "23tcp", servicestate.Unreachable, servicestate.NoWAN, ""},
+		{"port forwarded", func(e *env) {
+			applied(e)
+			fw := "config zone\n\toption name 'wan'\n\nconfig redirect\n\toption name 'nas'\n\toption src 'wan'\n\toption src_dport '8080'\n\toption dest_ip '192.168.1.10'\n"
+			if err := os.WriteFile(filepath.Join(e.dir.Path, "firewall"), []byte(fw), 0o644); err != nil {
+				e.t.Fatal(err)
+			}
+		}, "8080tcp", servicestate.RealService, servicestate.PortForwarded, servicestate.Redirected},
+		{"real service on IPv4", func(e *env) {
+			applied(e)
+			e.fw.editStatus = func(st *firewall.Status) {
+				for i, d := range st.Services {
+					if d.Service == "80tcp" && d.Family == firewall.IPv4 {
+						st.Services[i].Redirect, st.Services[i].Reason = firewall.RedirectNone, "a service listens on port 80 (every address) and the router's firewall accepts it from the WAN (Allow-HTTP): the real service gets the connections"
+					}
+				}
+			}
+		}, "80tcp", servicestate.RealService, servicestate.RealServiceAccepted, servicestate.Redirected},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			c.setup(e)
+			var st StatusDoc
+			e.do("GET", "/api/v1/status", "").decode(t, &st)
+			var got *ServiceState
+			for i := range st.Services {
+				if st.Services[i].Key == c.key {
+					got = &st.Services[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no %s in %+v", c.key, st.Services)
+			}
+			v6 := c.v6
+			if v6 == "" {
+				v6 = c.reason
+			}
+			fs := got.State.Families
+			if len(fs) != 2 || fs[0].Reason != c.reason || fs[1].Reason != v6 || got.State.Text == "" {
+				t.Errorf("%s: %+v, want ipv4 %s, ipv6 %s", c.key, got.State, c.reason, v6)
+			}
+			if c.v6 == "" && (got.State.Code != c.code || got.State.Reason != c.reason) {
+				t.Errorf("%s: %s/%s, want %s/%s", c.key, got.State.Code, got.State.Reason, c.code, c.reason)
+			}
+		})
+	}
+	// Every service of the table, in its order: pages list them from here.
+	e := newEnv(t)
+	var st StatusDoc
+	e.do("GET", "/api/v1/status", "").decode(t, &st)
+	var keys []string
+	for _, s := range st.Services {
+		keys = append(keys, s.Key)
+	}
+	var table []string
+	for _, s := range settings.Services() {
+		table = append(table, s.Key)
+	}
+	if !slices.Equal(keys, table) {
+		t.Errorf("/status lists %v, the service table %v", keys, table)
+	}
+}
+
+// TestOpenAPIStateEnums: openapi.json names exactly the codes and reasons
+// package servicestate gives.
+func TestOpenAPIStateEnums(t *testing.T) {
+	e := newEnv(t)
+	schema := e.spec.Components.Schemas["ServiceRunState"].Value
+	enum := func(s *openapi3.Schema) []string {
+		var out []string
+		for _, v := range s.Enum {
+			out = append(out, v.(string))
+		}
+		slices.Sort(out)
+		return out
+	}
+	var codes, reasons []string
+	for _, c := range servicestate.Codes() {
+		codes = append(codes, string(c))
+	}
+	for _, r := range servicestate.Reasons() {
+		reasons = append(reasons, string(r))
+	}
+	slices.Sort(codes)
+	slices.Sort(reasons)
+	fam := schema.Properties["families"].Value.Items.Value
+	for name, got := range map[string][]string{
+		"code": enum(schema.Properties["code"].Value), "reason": enum(schema.Properties["reason"].Value),
+		"families.code": enum(fam.Properties["code"].Value), "families.reason": enum(fam.Properties["reason"].Value),
+	} {
+		want := reasons
+		if strings.HasSuffix(name, "code") {
+			want = codes
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("openapi.json ServiceRunState %s: %v, servicestate has %v", name, got, want)
+		}
 	}
 }
 

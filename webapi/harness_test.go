@@ -21,9 +21,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/rs/zerolog"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 	"github.com/minipot/minipot/internal/uci"
@@ -35,26 +35,26 @@ type fakeAgent struct {
 	mu           sync.Mutex
 	dir          uci.Dir
 	running      bool
-	rep          agent.Report
+	rep          report.Report
 	cannotListen string // a service whose fake port is taken
 	hang         bool   // never confirms a reload
 	reloads      []string
 }
 
-func (f *fakeAgent) Report() (agent.Report, error) {
+func (f *fakeAgent) Report() (report.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.running {
-		return agent.Report{}, ErrAgentNotRunning
+		return report.Report{}, ErrAgentNotRunning
 	}
 	return f.rep, nil
 }
 
-func (f *fakeAgent) Reload(ctx context.Context, digest string) (agent.Report, error) {
+func (f *fakeAgent) Reload(ctx context.Context, digest string) (report.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.running {
-		return agent.Report{}, ErrAgentNotRunning
+		return report.Report{}, ErrAgentNotRunning
 	}
 	f.reloads = append(f.reloads, digest)
 	if f.hang {
@@ -86,7 +86,7 @@ func (f *fakeAgent) load() {
 	f.rep.Enabled, f.rep.LogCredentials = s.Enabled, s.LogCredentials
 	f.rep.Services = nil
 	for _, svc := range settings.Services() {
-		st := agent.ServiceStatus{Key: svc.Key, Port: svc.Port, FakePort: s.FakePort(svc)}
+		st := report.ServiceStatus{Key: svc.Key, Port: svc.Port, FakePort: s.FakePort(svc)}
 		switch {
 		case !s.Enabled:
 			st.Reason = "feature off"
@@ -101,10 +101,20 @@ func (f *fakeAgent) load() {
 	}
 }
 
-// testFirewall is firewall.Fake that fails Apply for settings failOn picks.
+// testFirewall is firewall.Fake that fails Apply for settings failOn picks,
+// and whose Status editStatus may change (a real service, no WAN device).
 type testFirewall struct {
 	firewall.Fake
-	failOn func(settings.Settings) bool
+	failOn     func(settings.Settings) bool
+	editStatus func(*firewall.Status)
+}
+
+func (f *testFirewall) Status(ctx context.Context, s settings.Settings) (firewall.Status, error) {
+	st, err := f.Fake.Status(ctx, s)
+	if err == nil && f.editStatus != nil {
+		f.editStatus(&st)
+	}
+	return st, err
 }
 
 func (f *testFirewall) Apply(ctx context.Context, s settings.Settings) (firewall.Changes, error) {
@@ -160,7 +170,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.fw = &testFirewall{}
-	e.agent = &fakeAgent{dir: e.dir, running: true, rep: agent.Report{PID: 4242, Version: "test"}}
+	e.agent = &fakeAgent{dir: e.dir, running: true, rep: report.Report{PID: 4242, Version: "test"}}
 	e.agent.load()
 	e.api = New(Config{Dir: e.dir, Firewall: e.fw, Agent: e.agent, Version: "test", StatsDir: tmp,
 		ReloadTimeout: 300 * time.Millisecond, Log: zerolog.New(e.log)})

@@ -153,7 +153,7 @@ func TestBadInput(t *testing.T) {
 		{"duration out of range", `{"agent": {"login_delay": "1h"}}`, nil, 400, "agent.login_delay", "outside"},
 		{"bad host name", `{"agent": {"hostname": "my router"}}`, nil, 400, "agent.hostname", "host name"},
 		{"bad device", `{"firewall": {"wan_devices": ["eth0", "bad/dev"]}}`, nil, 400, "firewall.wan_devices", "device"},
-		{"bad backend", `{"firewall": {"backend": "pf"}}`, nil, 400, "firewall.backend", "auto, nft, legacy"},
+		{"bad backend", `{"firewall": {"backend": "pf"}}`, nil, 400, "firewall.backend", "auto, nftables, iptables-nft, iptables-legacy"},
 		{"several errors at once", `{"redir_offset": 70000, "agent": {"attempts": 0}}`, nil, 400, "agent.attempts", ""},
 		{"oversized body", huge, nil, 413, "-", "larger than"},
 		{"text/plain", `{"enabled": false}`, []string{"Content-Type", "text/plain"}, 415, "-", "application/json"},

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minipot/minipot/agent"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/uci"
 )
@@ -53,12 +53,12 @@ type FirewallResult struct {
 
 // AgentResult is the agent's part.
 type AgentResult struct {
-	Running  bool                  `json:"running"`
-	Applied  bool                  `json:"applied"` // the agent reports the new file's digest
-	PID      int                   `json:"pid,omitempty"`
-	Services []agent.ServiceStatus `json:"services,omitempty"`
-	Note     string                `json:"note,omitempty"`
-	Error    string                `json:"error,omitempty"`
+	Running  bool                   `json:"running"`
+	Applied  bool                   `json:"applied"` // the agent reports the new file's digest
+	PID      int                    `json:"pid,omitempty"`
+	Services []report.ServiceStatus `json:"services,omitempty"`
+	Note     string                 `json:"note,omitempty"`
+	Error    string                 `json:"error,omitempty"`
 }
 
 // statusError is a failed request: its status, message and fields.
@@ -288,7 +288,7 @@ func (a *API) Update(ctx context.Context, body []byte, ifMatch, peer string) (Up
 
 // unchanged answers an update that changes nothing: the file stays as it
 // is, and the response tells where things stand.
-func (a *API) unchanged(ctx context.Context, before agent.Report, beforeErr error) (UpdateResult, error) {
+func (a *API) unchanged(ctx context.Context, before report.Report, beforeErr error) (UpdateResult, error) {
 	snap, err := a.read()
 	if err != nil {
 		return UpdateResult{}, err
@@ -329,11 +329,12 @@ func (a *API) ApplyFile(ctx context.Context, peer string) (UpdateResult, error) 
 
 // converge brings the firewall and the agent to s (whose file has digest)
 // and fills res; the error is why they could not be.
-func (a *API) converge(ctx context.Context, res *UpdateResult, s settings.Settings, digest string, before agent.Report, beforeErr error) error {
+func (a *API) converge(ctx context.Context, res *UpdateResult, s settings.Settings, digest string, before report.Report, beforeErr error) error {
 	fw := &res.Applied.Firewall
 	fw.Managed = a.cfg.Firewall != nil
 	if fw.Managed {
 		ch, err := a.cfg.Firewall.Apply(ctx, s)
+		a.noteApply(err)
 		fw.Backend = ch.Backend
 		for _, op := range ch.Ops {
 			fw.Ops = append(fw.Ops, op.String())
@@ -398,7 +399,7 @@ func (a *API) converge(ctx context.Context, res *UpdateResult, s settings.Settin
 	return nil
 }
 
-func agentResult(rep agent.Report, err error, digest string) AgentResult {
+func agentResult(rep report.Report, err error, digest string) AgentResult {
 	if err != nil {
 		return AgentResult{Note: "the agent is not running"}
 	}
@@ -499,6 +500,9 @@ func (a *API) Converge(ctx context.Context) (firewall.Changes, error) {
 		return firewall.Changes{}, fmt.Errorf("settings file invalid: not converging the rules: %v", errors.Join(snap.parseErr, snap.invalid))
 	}
 	ch, err := a.cfg.Firewall.Apply(ctx, snap.settings)
+	if ctx.Err() == nil {
+		a.noteApply(err)
+	}
 	if err == nil && len(ch.Ops) > 0 {
 		a.cfg.Log.Info().Str("backend", ch.Backend).Int("changes", len(ch.Ops)).Msg("firewall rules converged")
 	}

@@ -179,6 +179,7 @@ func (c *conn) command(ctx context.Context, line []byte) (stop bool, err error) 
 			return true, fmt.Errorf("ftp: login delay: %w", errCut(ctx))
 		}
 		c.haveUser = false
+		c.s.ExpectLogin() // the next attempt's time starts
 		if c.fails++; c.fails >= c.attempts {
 			io.WriteString(c.s, badLogin)
 			return true, nil // vsftpd ends the session after max_login_fails

@@ -339,6 +339,7 @@ func (c *conn) auth(ctx context.Context, arg string) (reply string, stop bool, e
 		}
 		return "", true, fmt.Errorf("smtp: login delay past the session's end: %w", session.ErrLimit)
 	}
+	c.s.ExpectLogin() // the next attempt's time starts
 	return c.fail(authFailed), false, nil
 }
 

@@ -161,6 +161,10 @@ func (st *state) login(c xssh.ConnMetadata, method, password string) error {
 		// closed connection ends the handshake.
 		st.s.Close()
 	}
+	// No ExpectLogin here: x/crypto/ssh reads on a goroutine of its own,
+	// and the session is not safe for concurrent use. The one login
+	// window the session starts under bounds the whole connection, as
+	// Dropbear's AUTH_TIMEOUT does.
 	return errRefused
 }
 

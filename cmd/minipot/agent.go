@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/minipot/minipot/agent/smtp"
 	"github.com/minipot/minipot/agent/ssh"
 	"github.com/minipot/minipot/agent/telnet"
+	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 	"github.com/minipot/minipot/internal/uci"
@@ -208,62 +210,73 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 	printTryIt(stdout, a.Status())
 
 	now := time.Now().UTC()
-	rep := agent.Report{PID: os.Getpid(), Version: version, Started: now, Loaded: now, ConfigDigest: digest}
+	rl := &report.Loop{Dir: runDir, Every: reportEvery,
+		Live: func(r *report.Report) {
+			r.Services, r.Connections = a.Status(), a.Counters()
+			r.Store = report.StoreCounters{Path: storePath, Written: st.Written(), Dropped: st.Dropped(),
+				Evicted: st.Evicted(), Recovered: st.Recovered()}
+		},
+		OnError: func(err error) { log.Warn().Err(err).Msg("status report") },
+	}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		log.Warn().Err(err).Msg("no status report: the control API will not see the agent")
-		runDir = ""
+		rl.Dir = ""
 	}
-	report := func() {
-		if runDir == "" {
-			return
-		}
-		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
-		rep.Services, rep.Connections = a.Status(), a.Counters()
-		rep.Store = agent.StoreCounters{Path: storePath, Written: st.Written(), Dropped: st.Dropped(),
-			Evicted: st.Evicted(), Recovered: st.Recovered()}
-		rep.Updated = time.Now().UTC()
-		if err := agent.WriteReport(runDir, rep); err != nil {
-			log.Warn().Err(err).Msg("status report")
+	loaded := func(s settings.Settings, digest string, loadErr error) func(*report.Report) {
+		return func(r *report.Report) {
+			r.Loaded, r.ConfigDigest, r.ConfigError = time.Now().UTC(), digest, ""
+			if loadErr != nil {
+				r.ConfigError = loadErr.Error()
+				return
+			}
+			r.Enabled, r.LogCredentials = s.Enabled, s.LogCredentials
 		}
 	}
-	report()
-	defer func() {
-		if runDir != "" {
-			os.Remove(filepath.Join(runDir, agent.ReportFile))
-		}
-	}()
+	if rl.Dir != "" {
+		rl.Set(func(r *report.Report) {
+			*r = report.Report{PID: os.Getpid(), Version: version, Started: now}
+			loaded(s, digest, nil)(r)
+			r.Loaded = now
+		})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { rl.Run(ctx); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	var rec reclaimer
-	memTick := time.NewTicker(reclaimEvery)
-	defer memTick.Stop()
-	tick := time.NewTicker(reportEvery)
-	defer tick.Stop()
-	for {
-		var sig os.Signal
-		select {
-		case <-memTick.C:
-			if rec.observe(a.Counters().Open) {
-				log.Debug().Msg("memory returned after a burst of connections")
+	// Memory back after a burst of connections (memory.go).
+	reclaimCtx, stopReclaim := context.WithCancel(context.Background())
+	defer stopReclaim()
+	go func() {
+		var rec reclaimer
+		t := time.NewTicker(reclaimEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-reclaimCtx.Done():
+				return
+			case <-t.C:
+				if rec.observe(a.Counters().Open) {
+					log.Debug().Msg("memory returned after a burst of connections")
+				}
 			}
-			continue
-		case <-tick.C:
-			report()
-			continue
-		case sig = <-sigs:
 		}
+	}()
+	for {
+		sig := <-sigs
 		if sig != syscall.SIGHUP {
 			log.Info().Str("signal", sig.String()).Msg("stopping")
 			return nil
 		}
 		next, nextDigest, err := settings.LoadDigest(dir)
-		rep.Loaded, rep.ConfigDigest, rep.ConfigError = time.Now().UTC(), nextDigest, ""
 		if err != nil {
 			log.Error().Err(err).Msg("reload: keeping the running settings")
-			rep.ConfigError = err.Error()
-			report()
+			if rl.Dir != "" {
+				rl.Set(loaded(s, nextDigest, err))
+			}
 			continue
 		}
 		if dev {
@@ -283,7 +296,9 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		s = next
 		log.Info().Bool("enabled", s.Enabled).Bool("log_credentials", s.LogCredentials).
 			Strs("disable", s.Disabled).Msg("reloaded")
-		report()
+		if rl.Dir != "" {
+			rl.Set(loaded(s, nextDigest, nil))
+		}
 	}
 }
 
@@ -307,7 +322,7 @@ var tryKind = map[settings.Kind]string{
 }
 
 // printTryIt tells a person where each fake listens and how to poke it.
-func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
+func printTryIt(w io.Writer, statuses []report.ServiceStatus) {
 	for _, st := range statuses {
 		if !st.Listening {
 			fmt.Fprintf(w, "%-8s (port %d): not listening: %s\n", st.Key, st.Port, st.Reason)

@@ -60,7 +60,7 @@ func runAPI(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.listen, "listen", "", "also listen on TCP `addr`ess, loopback only (127.0.0.1:8377); needs --token-file")
 	fs.StringVar(&o.tokenFile, "token-file", "", "`file` holding the bearer token for TCP; readable by its owner only")
 	fs.BoolVar(&o.manageFirewall, "firewall", false, "converge the redirect rules on every change and every --converge-every (needs root)")
-	fs.StringVar(&o.backend, "backend", "", "iptables flavour for --firewall: auto, nft or legacy (default: ucollect.firewall.backend)")
+	fs.StringVar(&o.backend, "backend", "", "firewall backend for --firewall: auto, nftables, iptables-nft or iptables-legacy (default: ucollect.firewall.backend)")
 	fs.DurationVar(&o.convergeEvery, "converge-every", time.Minute, "how often to re-apply the rules and recount the statistics")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+", socket ./"+devSocket+", TCP "+devListen+" with the token in ./"+devTokenFile+" (created if missing)")

@@ -19,13 +19,13 @@ import (
 func runFirewall(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("firewall", flag.ContinueOnError)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding packages ucollect, firewall and network")
-	backend := fs.String("backend", "", "iptables flavour: auto, nft or legacy (default: ucollect.firewall.backend)")
+	backend := fs.String("backend", "", "firewall holding the rules: auto, nftables, iptables-nft or iptables-legacy (nft, legacy: old names; default: ucollect.firewall.backend)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nft|legacy] [--json]", []string{
+	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nftables|iptables-nft|iptables-legacy] [--json]", []string{
 		"  apply   install or update the redirect rules to match the settings (idempotent)",
-		"  remove  delete every rule and chain minipot added",
-		"  status  show the rules in place, the decision for each service, and what apply would change;",
-		"          exits 1 when it reports a problem or the rules differ from the settings"}}
+		"  remove  delete every rule, chain and table minipot added",
+		"  status  show the backend and why, the rules in place, the decision for each service, and what",
+		"          apply would change; exits 1 when it reports a problem or the rules differ from the settings"}}
 	// The verb may stand before or after the flags.
 	var verb string
 	for rest := args; ; {
@@ -52,10 +52,8 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	switch *backend {
-	case "", "auto", "nft", "legacy":
-	default:
-		fmt.Fprintf(stderr, "minipot firewall: --backend %q: want auto, nft or legacy\n", *backend)
+	if _, err := firewall.NormalizeBackend(*backend); err != nil {
+		fmt.Fprintf(stderr, "minipot firewall: --backend: %v\n", err)
 		return 2
 	}
 	if os.Geteuid() != 0 {
@@ -86,6 +84,9 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 	if verb == "status" {
 		st, err := fw.Status(ctx, s)
 		if err != nil {
+			if *asJSON {
+				writeJSON(stdout, stderr, st)
+			}
 			return fail(err)
 		}
 		code := 0
@@ -94,7 +95,8 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		} else {
 			printStatus(stdout, st)
 		}
-		if code == 0 && (st.Problem != "" || !st.InSync) {
+		if p := statusProblem(st); code == 0 && p != "" {
+			fmt.Fprintf(stderr, "minipot firewall status: %s\n", p)
 			code = 1 // for scripts and monitoring: what it printed is not fine
 		}
 		return code
@@ -118,6 +120,18 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// statusProblem is what status reports as wrong, "" when nothing is:
+// rules out of sync with the settings, or no plan (no WAN device...).
+func statusProblem(st firewall.Status) string {
+	switch {
+	case st.Problem != "":
+		return st.Problem
+	case !st.InSync:
+		return fmt.Sprintf("the rules are not in sync with the settings (%d changes pending): run `minipot firewall apply`", len(st.Pending))
+	}
+	return ""
+}
+
 func writeJSON(stdout, stderr io.Writer, v any) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -136,17 +150,18 @@ func printChanges(w io.Writer, verb string, ch firewall.Changes) {
 		return
 	}
 	if len(ch.Ops) == 0 {
-		fmt.Fprintf(w, "minipot firewall %s: nothing to change (iptables-%s, %d iptables calls)\n", verb, ch.Backend, ch.Calls)
+		fmt.Fprintf(w, "minipot firewall %s: nothing to change (%s, %d commands run)\n", verb, ch.Backend, ch.Calls)
 		return
 	}
-	fmt.Fprintf(w, "minipot firewall %s: %d changes (iptables-%s, %d iptables calls)\n", verb, len(ch.Ops), ch.Backend, ch.Calls)
+	fmt.Fprintf(w, "minipot firewall %s: %d changes (%s, %d commands run)\n", verb, len(ch.Ops), ch.Backend, ch.Calls)
 	for _, o := range ch.Ops {
 		fmt.Fprintln(w, "  "+o.String())
 	}
 }
 
 func printStatus(w io.Writer, st firewall.Status) {
-	fmt.Fprintf(w, "backend:     iptables-%s (%s): %s\n", st.Backend, st.BackendReason, strings.Join(st.Commands, ", "))
+	fmt.Fprintf(w, "backend:     %s (%s): %s\n", st.Backend, st.BackendReason, strings.Join(st.Commands, ", "))
+	fmt.Fprintf(w, "router:      firewall %s\n", st.RouterFirewall)
 	if !st.Enabled {
 		fmt.Fprintln(w, "minipots:    switched off (ucollect.fakes.enabled=0)")
 	}
@@ -161,7 +176,7 @@ func printStatus(w io.Writer, st firewall.Status) {
 		if f.Installed {
 			state = "installed"
 		}
-		fmt.Fprintf(w, "%s:        %s, %d jumps", f.Family, state, len(f.Hooks))
+		fmt.Fprintf(w, "%s:        %s, %d hooks", f.Family, state, len(f.Hooks))
 		var red []string
 		for _, svc := range settings.Services() {
 			if n, ok := f.Redirected[svc.Key]; ok {

@@ -1,7 +1,10 @@
 // Package firewall installs the rules that send an attacker's connection to
 // a minipot only when the router would have rejected it otherwise (the
-// firewall contract of DESIGN.md), with iptables (nft or legacy flavour),
-// for IPv4 and IPv6, inside chains of its own.
+// firewall contract of DESIGN.md), for IPv4 and IPv6: with nftables in a
+// table of its own (nftables.go; the default on fw4 routers), or with
+// iptables (nft or legacy flavour) inside chains of its own. New chooses
+// the backend (router.go); the facts and decisions are shared (core.go,
+// plan.go, openwrt.go).
 //
 // The package has a pure half and a half that runs iptables. Plan turns
 // settings and the facts of the router (WAN devices, listening sockets,
@@ -15,7 +18,7 @@
 //	nat PREROUTING (last rule)    -p tcp -m addrtype --dst-type LOCAL -j MINIPOT_PREROUTING
 //	nat MINIPOT_PREROUTING        -i WAN -j CONNMARK --set-xmark W/W      (one per WAN device)
 //	                              -m connmark ! --mark W/W -j RETURN
-//	                              [-s SRC] [-d DST] -p tcp --dport P -j RETURN   (real service)
+//	                              [-s SRC] [-d DST] -p tcp --dport P -m socket --nowildcard -j RETURN   (accepted port: a real service listening)
 //	                              -p tcp --dport P -j CONNMARK --set-xmark R/R
 //	                              -p tcp --dport P -j REDIRECT --to-ports P+offset
 //	filter INPUT (first rule)     -m connmark --mark W/W -j MINIPOT_INPUT
@@ -119,7 +122,31 @@ type Status struct {
 	Pending       []Op           `json:"pending,omitempty"`
 	Problem       string         `json:"problem,omitempty"` // why no plan could be made
 	Notes         []string       `json:"notes,omitempty"`
+	// RouterFirewall is the router's own firewall: RouterFW4, RouterFW3
+	// or RouterOther (a Linux router without OpenWrt's firewall).
+	RouterFirewall string `json:"router_firewall"`
+	// Managed says that minipot's rules are in place (in some family),
+	// whether or not they match the settings (InSync says that).
+	Managed bool `json:"managed"`
+	// FamilyWAN is the WAN devices per family whose connections minipot
+	// redirects: empty for a family minipot leaves alone.
+	FamilyWAN map[Family][]string `json:"family_wan_devices,omitempty"`
 }
+
+// Values of Status.RouterFirewall.
+const (
+	RouterFW4   = "fw4"
+	RouterFW3   = "fw3"
+	RouterOther = "other"
+)
+
+// The backends, as firewall.backend and Status.Backend name them.
+const (
+	BackendAuto           = "auto"
+	BackendNFTables       = "nftables"
+	BackendIPTablesNFT    = "iptables-nft"
+	BackendIPTablesLegacy = "iptables-legacy"
+)
 
 // FamilyStatus is the installed state of one family.
 type FamilyStatus struct {
@@ -140,7 +167,22 @@ type Decision struct {
 	Redirect string      `json:"redirect"` // RedirectAll, RedirectSome or RedirectNone
 	Reason   string      `json:"reason"`
 	Except   []Exception `json:"except,omitempty"` // with RedirectSome: what goes to the real service
+	// Cause is Reason as a code, for programs (the pages, ubus): one of
+	// the Cause constants.
+	Cause string `json:"cause"`
 }
+
+// Values of Decision.Cause.
+const (
+	CauseSwitchedOff    = "switched-off"    // fakes.enabled is 0
+	CauseDisabled       = "disabled"        // the service is in fakes.disable
+	CauseNothingListens = "nothing-listens" // redirected: no real service on the port
+	CauseNotAccepted    = "not-accepted"    // redirected: a real service listens, but the firewall rejects it from the WAN
+	CauseRealService    = "real-service"    // not redirected: an accepted real service takes the connections
+	CauseRealSome       = "real-service-some"
+	CauseForwarded      = "forwarded"     // not redirected: the router forwards the port elsewhere
+	CauseNoWAN          = "no-wan-device" // not redirected: no WAN device known
+)
 
 // Values of Decision.Redirect.
 const (
@@ -180,7 +222,16 @@ const (
 	OpDelete      OpKind = "delete"
 )
 
-// Op is one iptables change.
+// The operations of the nftables backend, and of the fw4 include file.
+const (
+	OpReplaceTable OpKind = "replace-table"
+	OpDeleteTable  OpKind = "delete-table"
+	OpWriteFile    OpKind = "write-file"
+	OpRemoveFile   OpKind = "remove-file"
+)
+
+// Op is one change: an iptables command, or a part of an nft transaction
+// (Cmd says which).
 type Op struct {
 	Family Family `json:"family"`
 	Kind   OpKind `json:"op"`
@@ -188,12 +239,18 @@ type Op struct {
 	Chain  string `json:"chain"`
 	Pos    int    `json:"pos,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+	// Cmd is the change as nft (or the file system) makes it; "" for
+	// iptables ops, which String writes from the other fields.
+	Cmd string `json:"cmd,omitempty"`
 	// Flushed holds the rules a flush removes, so that it can be undone.
 	Flushed []string `json:"-"`
 }
 
 // String writes the op as the iptables command that performs it.
 func (o Op) String() string {
+	if o.Cmd != "" {
+		return o.Cmd
+	}
 	cmd := fmt.Sprintf("%s -t %s", o.Family.command(), o.Table)
 	switch o.Kind {
 	case OpNewChain:

@@ -11,13 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/coreos/go-iptables/iptables"
 
 	"github.com/minipot/minipot/internal/settings"
-	"github.com/minipot/minipot/internal/uci"
 )
 
 // ipt is the part of go-iptables the package uses: one iptables command of
@@ -34,31 +31,6 @@ type ipt interface {
 	DeleteById(table, chain string, id int) error
 }
 
-// Options configure an IPTables.
-type Options struct {
-	// Backend is "auto", "nft" or "legacy"; "" takes the settings'
-	// firewall.backend (and "auto" for Remove).
-	Backend string
-	// Config is the UCI directory with OpenWrt's firewall and network
-	// packages (/etc/config).
-	Config uci.Dir
-	// ProcNet is where the listening sockets are read; "" is /proc/net.
-	ProcNet string
-	// Ubus is the ubus command; "" looks for "ubus", "-" never uses it.
-	Ubus string
-	// LockFile serializes minipot processes changing the rules (the fw3
-	// include, the API, a person); "" is /var/run/minipot-firewall.lock.
-	LockFile string
-	// WaitLock is how long an iptables call waits for the xtables lock
-	// (seconds; 0 is 10).
-	WaitLock int
-
-	// newIPT makes the handle of one command; tests replace it.
-	newIPT func(path string, fam Family) (ipt, error)
-	// lookPath finds a command; tests replace it.
-	lookPath func(string) (string, error)
-}
-
 // IPTables is the Firewall on iptables. It is safe for concurrent use, and
 // it serializes with other minipot processes through a lock file.
 type IPTables struct {
@@ -69,20 +41,10 @@ type IPTables struct {
 	handles  map[string]ipt     // by command path
 }
 
-// New makes the Firewall on iptables.
-func New(opts Options) *IPTables {
-	if opts.ProcNet == "" {
-		opts.ProcNet = "/proc/net"
-	}
-	if opts.LockFile == "" {
-		opts.LockFile = "/var/run/minipot-firewall.lock"
-	}
-	if opts.WaitLock == 0 {
-		opts.WaitLock = 10
-	}
-	if opts.lookPath == nil {
-		opts.lookPath = exec.LookPath
-	}
+// NewIPTables makes the Firewall on iptables alone (New chooses between
+// it and nftables).
+func NewIPTables(opts Options) *IPTables {
+	opts = opts.withDefaults()
 	if opts.newIPT == nil {
 		wait := opts.WaitLock
 		opts.newIPT = func(path string, fam Family) (ipt, error) {
@@ -131,6 +93,7 @@ type session struct {
 // begin resolves the backend and opens its commands. need6 makes a missing
 // ip6tables an error.
 func (fw *IPTables) begin(ctx context.Context, want string, need6 bool) (*session, error) {
+	want = flavour(want)
 	if want == "" {
 		want = "auto"
 	}
@@ -167,18 +130,35 @@ func (fw *IPTables) begin(ctx context.Context, want string, need6 bool) (*sessio
 	return se, nil
 }
 
-// lock takes the lock file that serializes minipot processes.
-func (fw *IPTables) lock() (func(), error) {
-	f, err := os.OpenFile(fw.opts.LockFile, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+// resolve picks the iptables flavour for want ("auto", "nft" or
+// "legacy"), once per IPTables.
+func (fw *IPTables) resolve(ctx context.Context, want string) (Backend, error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if b, ok := fw.backends[want]; ok {
+		return b, nil
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", fw.opts.LockFile, err)
+	b, err := resolveBackend(ctx, want, fw.opts.ProcNet, fw.opts.lookPath)
+	if err == nil {
+		fw.backends[want] = b
 	}
-	return func() { f.Close() }, nil
+	return b, err
 }
+
+// flavour turns a firewall.backend value into the flavour resolveBackend
+// takes.
+func flavour(want string) string {
+	switch want {
+	case BackendIPTablesNFT:
+		return "nft"
+	case BackendIPTablesLegacy:
+		return "legacy"
+	}
+	return want
+}
+
+// lock takes the lock file that serializes minipot processes.
+func (fw *IPTables) lock() (func(), error) { return lockFile(fw.opts.LockFile) }
 
 // notFound reports an iptables error that says the chain does not exist:
 // exit status 1 (iptables-nft words it "incompatible", legacy "No
@@ -258,7 +238,7 @@ func explain(fam Family, what string, err error) error {
 		}
 	case strings.Contains(msg, "No chain/target/match") || strings.Contains(msg, "Couldn't load") ||
 		strings.Contains(msg, "does not exist") || strings.Contains(msg, "unknown option"):
-		hint = " (a kernel module or iptables extension is missing: minipot needs addrtype, connmark/CONNMARK, conntrack, comment, REDIRECT and REJECT)"
+		hint = " (a kernel module or iptables extension is missing: minipot needs addrtype, connmark/CONNMARK, conntrack, comment, socket, REDIRECT and REJECT)"
 	}
 	return fmt.Errorf("%s: %s: %s%s", fam.command(), what, strings.TrimSpace(msg), hint)
 }
@@ -323,90 +303,7 @@ func execute(ctx context.Context, se *session, ops []Op) error {
 
 // facts gathers what the rules depend on, with notes for Status.
 func (fw *IPTables) facts(ctx context.Context, s settings.Settings) (Facts, []string, error) {
-	var f Facts
-	var notes []string
-	fwPkg, err := fw.opts.Config.Load("firewall")
-	if err != nil {
-		return f, nil, fmt.Errorf("read the OpenWrt firewall configuration: %w", err)
-	}
-	confDir := fw.opts.Config.Path
-	if confDir == "" {
-		confDir = uci.DefaultDir
-	}
-	zone := FindZone(fwPkg, s.Firewall.WANZone)
-	switch {
-	case len(s.Firewall.WANDevices) > 0:
-		f.WANDevices, f.WANSource = slices.Clone(s.Firewall.WANDevices), "ucollect.firewall.wan_devices"
-	case zone == nil:
-		return f, nil, fmt.Errorf("%w: there is no firewall zone %q in %s; set ucollect.firewall.wan_devices to the devices facing the internet",
-			ErrNoWAN, s.Firewall.WANZone, filepath.Join(confDir, "firewall"))
-	default:
-		netPkg, err := fw.opts.Config.Load("network")
-		if err != nil {
-			return f, nil, fmt.Errorf("read the OpenWrt network configuration: %w", err)
-		}
-		l3, how := fw.ubusDevices(ctx)
-		var problems []string
-		f.WANDevices, problems = ZoneDevices(zone, netPkg, func(n string) string { return l3[n] })
-		notes = append(notes, problems...)
-		f.WANSource = fmt.Sprintf("firewall zone %s (%s)", s.Firewall.WANZone, how)
-		if len(f.WANDevices) == 0 {
-			return f, notes, fmt.Errorf("%w: zone %q has no device that minipot can resolve (%s); set ucollect.firewall.wan_devices",
-				ErrNoWAN, s.Firewall.WANZone, strings.Join(problems, "; "))
-		}
-	}
-	for _, d := range f.WANDevices {
-		if !settings.ValidDevice(d) {
-			return f, notes, fmt.Errorf("WAN device %q (from %s) is not a name iptables accepts", d, f.WANSource)
-		}
-	}
-	if zone != nil {
-		f.Policy = OpenWrtPolicy(fwPkg, s.Firewall.WANZone)
-	} else {
-		f.Policy = AcceptAll("no OpenWrt firewall zone: every listening service counts as reachable from the WAN")
-	}
-	f.Listeners = Listeners{}
-	for _, name := range []string{"tcp", "tcp6"} {
-		data, err := os.ReadFile(filepath.Join(fw.opts.ProcNet, name))
-		if err != nil {
-			if name == "tcp6" && errors.Is(err, os.ErrNotExist) {
-				continue // a kernel without IPv6
-			}
-			return f, notes, fmt.Errorf("read listening sockets: %w", err)
-		}
-		if err := ParseProcNetTCP(data, name == "tcp6", f.Listeners); err != nil {
-			return f, notes, fmt.Errorf("read %s: %w", name, err)
-		}
-	}
-	return f, notes, nil
-}
-
-// ubusDevices asks netifd for the layer-3 devices of the interfaces that
-// are up; how says where the devices came from.
-func (fw *IPTables) ubusDevices(ctx context.Context) (map[string]string, string) {
-	const fallback = "devices from /etc/config/network"
-	cmd := fw.opts.Ubus
-	if cmd == "-" {
-		return nil, fallback
-	}
-	if cmd == "" {
-		p, err := fw.opts.lookPath("ubus")
-		if err != nil {
-			return nil, fallback + ": no ubus"
-		}
-		cmd = p
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, cmd, "call", "network.interface", "dump").Output()
-	if err != nil {
-		return nil, fallback + ": ubus failed: " + err.Error()
-	}
-	m, err := ParseUbusDump(out)
-	if err != nil {
-		return nil, fallback + ": " + err.Error()
-	}
-	return m, "devices from ubus, else /etc/config/network"
+	return gatherFacts(ctx, fw.opts, s)
 }
 
 // plan gathers the facts and plans; facts are needed only when some
@@ -448,7 +345,7 @@ func (fw *IPTables) Apply(ctx context.Context, s settings.Settings) (Changes, er
 	if err != nil {
 		return Changes{Notes: notes}, err
 	}
-	ch := Changes{Backend: se.backend.Name, Services: p.Decisions, Notes: notes}
+	ch := Changes{Backend: "iptables-" + se.backend.Name, Services: p.Decisions, Notes: notes}
 	var ops []Op
 	for _, fam := range families {
 		h := se.h[fam]
@@ -496,7 +393,7 @@ func (fw *IPTables) Remove(ctx context.Context) (Changes, error) {
 	if err != nil {
 		return Changes{}, err
 	}
-	ch := Changes{Backend: se.backend.Name}
+	ch := Changes{Backend: "iptables-" + se.backend.Name}
 	var errs []error
 	for _, fam := range families {
 		h := se.h[fam]
@@ -521,7 +418,52 @@ func (fw *IPTables) Remove(ctx context.Context) (Changes, error) {
 		}
 	}
 	ch.Calls = se.calls
+	if se.backend.Name == "nft" && len(ch.Ops) > 0 {
+		ch.Notes = append(ch.Notes, fw.dropEmptyTables(ctx, &ch)...)
+	}
 	return ch, errors.Join(errs...)
+}
+
+// dropEmptyTables deletes the nftables tables ip/ip6 nat and filter when
+// they hold no rule at all: iptables-nft creates them with minipot's first
+// chain and leaves them behind when the last rule goes, so that `nft list
+// ruleset` would differ from before minipot. A table with any rule (or
+// set) of someone else stays.
+func (fw *IPTables) dropEmptyTables(ctx context.Context, ch *Changes) (notes []string) {
+	nft, err := fw.opts.lookPath("nft")
+	if err != nil {
+		return []string{"nft not found: empty iptables-nft tables may be left (nft list ruleset shows them)"}
+	}
+	for _, fam := range []string{"ip", "ip6"} {
+		for _, table := range []string{"nat", "filter"} {
+			ch.Calls++
+			out, err := exec.CommandContext(ctx, nft, "list", "table", fam, table).Output()
+			if err != nil || !emptyNFTTable(string(out)) {
+				continue
+			}
+			ch.Calls++
+			if out, err := exec.CommandContext(ctx, nft, "delete", "table", fam, table).CombinedOutput(); err != nil {
+				notes = append(notes, fmt.Sprintf("nft delete table %s %s: %v: %s", fam, table, err, strings.TrimSpace(string(out))))
+				continue
+			}
+			ch.Ops = append(ch.Ops, Op{Kind: OpDeleteTable, Table: fam + " " + table, Cmd: "nft delete table " + fam + " " + table})
+		}
+	}
+	return notes
+}
+
+// emptyNFTTable says whether nft's listing of a table holds chains and
+// nothing else.
+func emptyNFTTable(listing string) bool {
+	for _, line := range strings.Split(listing, "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case l == "", l == "}", strings.HasPrefix(l, "table "), strings.HasPrefix(l, "chain "), strings.HasPrefix(l, "type "), strings.HasPrefix(l, "policy "):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Status reads what is installed and compares it with what s calls for.
@@ -543,7 +485,7 @@ func (fw *IPTables) Status(ctx context.Context, s settings.Settings) (Status, er
 	if err != nil {
 		return st, err
 	}
-	st.Backend, st.BackendReason = se.backend.Name, se.backend.Reason
+	st.Backend, st.BackendReason = "iptables-"+se.backend.Name, se.backend.Reason
 	for _, c := range se.backend.Commands {
 		if c != "" {
 			st.Commands = append(st.Commands, c)

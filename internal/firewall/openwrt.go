@@ -228,7 +228,60 @@ func OpenWrtPolicy(fw *uci.Package, wan string) Policy {
 		a.Dst = parsePrefixes(values(r, "dest_ip"))
 		p.Accepts = append(p.Accepts, a)
 	}
+	p.Forwards = openWrtForwards(fw, wan, zoneFam)
 	return p
+}
+
+// openWrtForwards reads the port forwards from zone wan: enabled redirect
+// sections with src wan and target DNAT (the default). A forward without
+// src_dport takes every port, as fw3 and fw4 render it.
+func openWrtForwards(fw *uci.Package, wan string, zoneFam []Family) []Accept {
+	var out []Accept
+	for i, r := range fw.Sections {
+		if r.Type != "redirect" || !enabled(r) {
+			continue
+		}
+		src, _ := r.Get("src")
+		target, ok := r.Get("target")
+		if src != wan || (ok && !strings.EqualFold(strings.TrimSpace(target), "DNAT")) || !takesTCP(values(r, "proto")) {
+			continue
+		}
+		name, _ := r.Get("name")
+		if name == "" {
+			name = fmt.Sprintf("@redirect[%d]", redirectIndex(fw, i))
+		}
+		a := Accept{Name: "port forward " + strconv.Quote(name), Family: parseFamily(r)}
+		if a.Family == nil {
+			// fw4 takes the family of a forward from its addresses.
+			for _, opt := range []string{"dest_ip", "src_dip", "src_ip"} {
+				if ps := parsePrefixes(values(r, opt)); len(ps) > 0 {
+					a.Family = []Family{IPv4}
+					if ps[0].Addr().Is6() {
+						a.Family = []Family{IPv6}
+					}
+					break
+				}
+			}
+		}
+		if a.Family == nil {
+			a.Family = zoneFam
+		}
+		a.Ports = parsePorts(values(r, "src_dport"))
+		a.Src = parsePrefixes(values(r, "src_ip"))
+		a.Dst = parsePrefixes(values(r, "src_dip"))
+		out = append(out, a)
+	}
+	return out
+}
+
+func redirectIndex(fw *uci.Package, at int) int {
+	n := 0
+	for _, s := range fw.Sections[:at] {
+		if s.Type == "redirect" {
+			n++
+		}
+	}
+	return n
 }
 
 func ruleIndex(fw *uci.Package, at int) int {

@@ -307,3 +307,62 @@ func TestParsePrefix(t *testing.T) {
 		t.Error("unreadable ports must mean every port")
 	}
 }
+
+func TestOpenWrtForwards(t *testing.T) {
+	fw := pkg(t, "firewall", `
+config zone
+	option name 'wan'
+	option input 'REJECT'
+
+config redirect
+	option name 'Forward-8080'
+	option src 'wan'
+	option src_dport '8080'
+	option dest 'lan'
+	option dest_ip '192.168.1.2'
+
+config redirect
+	option src 'wan'
+	option src_dport '2323'
+	option dest_ip '2001:db8::2'
+	option proto 'udp'
+
+config redirect
+	option src 'wan'
+	option src_ip '198.51.100.7'
+	option dest_ip '192.168.1.3'
+	option target 'DNAT'
+
+config redirect
+	option src 'lan'
+	option src_dport '80'
+	option target 'SNAT'
+
+config redirect
+	option name 'off'
+	option enabled '0'
+	option src 'wan'
+	option src_dport '23'
+`)
+	p := OpenWrtPolicy(fw, "wan")
+	if len(p.Forwards) != 2 {
+		t.Fatalf("forwards %+v", p.Forwards)
+	}
+	a, b := p.Forwards[0], p.Forwards[1]
+	if a.Name != `port forward "Forward-8080"` || len(a.Family) != 1 || a.Family[0] != IPv4 || len(a.Ports) != 1 || a.Ports[0] != (PortRange{8080, 8080}) {
+		t.Errorf("first %+v", a)
+	}
+	if b.Name != "port forward \"@redirect[2]\"" || len(b.Ports) != 0 || len(b.Src) != 1 {
+		t.Errorf("second %+v", b)
+	}
+	d := Decision{Service: "8080tcp", Family: IPv4, Port: 8080, Redirect: RedirectAll, Cause: CauseNothingListens}
+	forwarded(&d, p)
+	if d.Redirect != RedirectNone || d.Cause != CauseForwarded {
+		t.Errorf("8080 %+v", d)
+	}
+	d = Decision{Service: "23tcp", Family: IPv4, Port: 23, Redirect: RedirectAll, Cause: CauseNothingListens}
+	forwarded(&d, p)
+	if d.Redirect != RedirectAll || !strings.Contains(d.Reason, "forwards some") {
+		t.Errorf("23, forwarded from one source: %+v", d)
+	}
+}

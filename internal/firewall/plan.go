@@ -38,6 +38,10 @@ func (l Listeners) Add(f Family, addr netip.Addr, port int) {
 type Policy struct {
 	Source  string   // where it was read, for Status
 	Accepts []Accept // any of them accepting a connection lets it in
+	// Forwards are the port forwards from the WAN (DNAT): a connection
+	// one matches goes to another host, whatever minipot's rules say.
+	// Dst holds the forward's src_dip.
+	Forwards []Accept
 }
 
 // Accept is one way a connection from the WAN gets through the router's
@@ -149,19 +153,26 @@ func MakePlan(s settings.Settings, f Facts) (Plan, error) {
 			enabled = append(enabled, svc)
 			continue
 		}
-		reason := "service disabled (fakes.disable)"
+		reason, cause := "service disabled (fakes.disable)", CauseDisabled
 		if !s.Enabled {
-			reason = "minipots switched off (fakes.enabled)"
+			reason, cause = "minipots switched off (fakes.enabled)", CauseSwitchedOff
 		}
 		for _, fam := range fams {
 			p.Decisions = append(p.Decisions, Decision{Service: svc.Key, Family: fam, Port: svc.Port,
-				FakePort: s.FakePort(svc), Redirect: RedirectNone, Reason: reason})
+				FakePort: s.FakePort(svc), Redirect: RedirectNone, Reason: reason, Cause: cause})
 		}
 	}
 	if len(enabled) == 0 {
 		return p, nil
 	}
 	if len(f.WANDevices) == 0 {
+		for _, fam := range fams {
+			for _, svc := range enabled {
+				p.Decisions = append(p.Decisions, Decision{Service: svc.Key, Family: fam, Port: svc.Port, FakePort: s.FakePort(svc),
+					Redirect: RedirectNone, Reason: "no WAN device known", Cause: CauseNoWAN})
+			}
+		}
+		sortDecisions(p.Decisions)
 		return p, ErrNoWAN
 	}
 	for _, fam := range fams {
@@ -176,7 +187,15 @@ func MakePlan(s settings.Settings, f Facts) (Plan, error) {
 			d.Service, d.FakePort = svc.Key, s.FakePort(svc)
 			p.Decisions = append(p.Decisions, d)
 			port := fmt.Sprintf("-p tcp -m tcp --dport %d", svc.Port)
-			for _, e := range d.Except {
+			// Where the router's firewall accepts the port, the kernel's
+			// socket lookup decides per connection: a real service that
+			// starts listening takes its port at once, with no apply.
+			// The rules follow the firewall's configuration only.
+			pairs, _ := acceptPairs(fam, svc.Port, f.Policy, true, nil)
+			if slices.Contains(pairs, Exception{}) || len(pairs) > maxExceptions {
+				pairs = []Exception{{}}
+			}
+			for _, e := range pairs {
 				var match string
 				if e.Src != "" {
 					match += "-s " + e.Src + " "
@@ -184,26 +203,55 @@ func MakePlan(s settings.Settings, f Facts) (Plan, error) {
 				if e.Dst != "" {
 					match += "-d " + e.Dst + " "
 				}
-				rs.NAT = append(rs.NAT, match+port+" -j RETURN")
+				rs.NAT = append(rs.NAT, match+port+" -m socket --nowildcard -j RETURN")
 			}
-			if d.Redirect != RedirectNone {
-				rs.NAT = append(rs.NAT,
-					port+" -j CONNMARK --set-xmark "+xmark(m.redir),
-					fmt.Sprintf("%s -j REDIRECT --to-ports %d", port, d.FakePort))
-			}
+			rs.NAT = append(rs.NAT,
+				port+" -j CONNMARK --set-xmark "+xmark(m.redir),
+				fmt.Sprintf("%s -j REDIRECT --to-ports %d", port, d.FakePort))
 			// The fake listens whether or not connections are sent to
 			// it: refuse the WAN what the router refused before minipot.
 			rs.Filter = append(rs.Filter, fmt.Sprintf("-p tcp -m tcp --dport %d -j REJECT --reject-with tcp-reset", d.FakePort))
 		}
 		p.Rules[fam] = rs
 	}
-	slices.SortStableFunc(p.Decisions, func(a, b Decision) int {
+	// Reported only: the rules stay as they are, since a port forward wins
+	// over them by running first.
+	for i := range p.Decisions {
+		forwarded(&p.Decisions[i], f.Policy)
+	}
+	sortDecisions(p.Decisions)
+	return p, nil
+}
+
+func sortDecisions(ds []Decision) {
+	slices.SortStableFunc(ds, func(a, b Decision) int {
 		if a.Family != b.Family {
 			return int(a.Family) - int(b.Family)
 		}
 		return serviceIndex(a.Service) - serviceIndex(b.Service)
 	})
-	return p, nil
+}
+
+// forwarded reports a decision of a port the router's firewall forwards
+// (a DNAT port forward from the WAN zone) as not redirected: the forward
+// takes every connection it matches before minipot's rules see it.
+func forwarded(d *Decision, pol Policy) {
+	switch d.Cause {
+	case CauseSwitchedOff, CauseDisabled, CauseNoWAN:
+		return
+	}
+	for _, fw := range pol.Forwards {
+		if !fw.covers(d.Family, d.Port) {
+			continue
+		}
+		if len(fw.Src) > 0 || len(fw.Dst) > 0 {
+			d.Reason += "; " + fw.Name + " forwards some of these connections elsewhere"
+			continue
+		}
+		d.Redirect, d.Except, d.Cause = RedirectNone, nil, CauseForwarded
+		d.Reason = fmt.Sprintf("the router forwards port %d (%s): the forward takes the connections", d.Port, fw.Name)
+		return
+	}
 }
 
 func serviceIndex(key string) int {
@@ -226,16 +274,36 @@ func decide(fam Family, port int, f Facts) Decision {
 		}
 	}
 	if !anyAddr && len(addrs) == 0 {
-		d.Reason = fmt.Sprintf("nothing listens on port %d", port)
+		d.Reason, d.Cause = fmt.Sprintf("nothing listens on port %d", port), CauseNothingListens
 		return d
 	}
 	where := "every address"
 	if !anyAddr {
 		where = joinAddrs(addrs)
 	}
-	var pairs []Exception
-	var by []string
-	for _, a := range f.Policy.Accepts {
+	pairs, by := acceptPairs(fam, port, f.Policy, anyAddr, addrs)
+	if len(pairs) == 0 {
+		d.Reason = fmt.Sprintf("a service listens on port %d (%s) but the router's firewall does not accept it from the WAN", port, where)
+		d.Cause = CauseNotAccepted
+		return d
+	}
+	accepted := fmt.Sprintf("a service listens on port %d (%s) and the router's firewall accepts it from the WAN (%s)", port, where, strings.Join(by, ", "))
+	if slices.Contains(pairs, Exception{}) || len(pairs) > maxExceptions {
+		d.Redirect, d.Reason, d.Cause = RedirectNone, accepted+": the real service gets the connections", CauseRealService
+		return d
+	}
+	d.Redirect, d.Except = RedirectSome, pairs
+	d.Reason = accepted + " for some addresses: those reach the real service, the rest the fake"
+	d.Cause = CauseRealSome
+	return d
+}
+
+// acceptPairs lists the source/destination pairs through which the
+// router's firewall lets a connection from the WAN to port reach a service
+// listening on every address (anyAddr) or on addrs, and the names of the
+// accepts behind them. An Exception{} among them means any pair.
+func acceptPairs(fam Family, port int, pol Policy, anyAddr bool, addrs []netip.Addr) (pairs []Exception, by []string) {
+	for _, a := range pol.Accepts {
 		if !a.covers(fam, port) {
 			continue
 		}
@@ -280,22 +348,10 @@ func decide(fam Family, port int, f Facts) Decision {
 			}
 		}
 	}
-	if len(pairs) == 0 {
-		d.Reason = fmt.Sprintf("a service listens on port %d (%s) but the router's firewall does not accept it from the WAN", port, where)
-		return d
-	}
 	slices.SortFunc(pairs, func(a, b Exception) int { return strings.Compare(a.Src+" "+a.Dst, b.Src+" "+b.Dst) })
 	pairs = slices.Compact(pairs)
 	slices.Sort(by)
-	by = slices.Compact(by)
-	accepted := fmt.Sprintf("a service listens on port %d (%s) and the router's firewall accepts it from the WAN (%s)", port, where, strings.Join(by, ", "))
-	if slices.Contains(pairs, Exception{}) || len(pairs) > maxExceptions {
-		d.Redirect, d.Reason = RedirectNone, accepted+": the real service gets the connections"
-		return d
-	}
-	d.Redirect, d.Except = RedirectSome, pairs
-	d.Reason = accepted + " for some addresses: those reach the real service, the rest the fake"
-	return d
+	return pairs, slices.Compact(by)
 }
 
 // familyPrefixes keeps the prefixes of family fam. ok is false when the

@@ -223,23 +223,32 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestExceptionRules checks that exceptions become RETURN rules before the
-// port's redirect, in the canonical form.
+// TestExceptionRules checks that the ports the router's firewall accepts
+// get a socket-lookup RETURN before their redirect, restricted as the
+// accepting rule is, in the canonical form; listeners change nothing.
 func TestExceptionRules(t *testing.T) {
-	l := Listeners{}
-	l.Add(IPv4, ip("192.0.2.1"), 80)
-	p, err := MakePlan(settings.Defaults(), wanFacts(l, AcceptAll("x")))
+	pol := Policy{Accepts: []Accept{{Name: "r", Ports: []PortRange{{80, 80}}, Dst: []netip.Prefix{pfx("192.0.2.1/32")}}}}
+	p, err := MakePlan(settings.Defaults(), wanFacts(nil, pol))
 	if err != nil {
 		t.Fatal(err)
 	}
 	nat := strings.Join(p.Rules[IPv4].NAT, "\n")
-	want := "-d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j RETURN\n" +
+	want := "-d 192.0.2.1/32 -p tcp -m tcp --dport 80 -m socket --nowildcard -j RETURN\n" +
 		"-p tcp -m tcp --dport 80 -j CONNMARK --set-xmark 0x80000/0x80000\n" +
 		"-p tcp -m tcp --dport 80 -j REDIRECT --to-ports 1449"
 	if !strings.Contains(nat, want) {
 		t.Fatalf("nat rules:\n%s\nwant to contain\n%s", nat, want)
 	}
-	if strings.Contains(strings.Join(p.Rules[IPv6].NAT, "\n"), "RETURN\n-p tcp -m tcp --dport 80 -j CONNMARK") {
-		t.Error("IPv6 got the IPv4 listener's exception")
+	if strings.Contains(strings.Join(p.Rules[IPv6].NAT, "\n"), "socket") {
+		t.Error("IPv6 got the IPv4 rule's exception")
+	}
+	l := Listeners{}
+	l.Add(IPv4, ip("192.0.2.1"), 80)
+	withListener, _ := MakePlan(settings.Defaults(), wanFacts(l, pol))
+	if !reflect.DeepEqual(withListener.Rules, p.Rules) {
+		t.Error("a listener changed the rules")
+	}
+	if d := withListener.Decisions[2]; d.Service != "80tcp" || d.Redirect != RedirectSome || d.Cause != CauseRealSome {
+		t.Errorf("decision %+v", d)
 	}
 }

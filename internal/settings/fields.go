@@ -63,7 +63,7 @@ var fields = []field{
 	{"store", "max_size", func(s *Settings) any { return &s.Store.MaxSize }, 0, 1 << 16, "MiB of every file of the store, statistics included (0: no bound)", nil},
 	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted", nil},
 
-	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy", oneOf("auto", "nft", "legacy")},
+	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "which firewall holds the redirect rules: auto, nftables, iptables-nft or iptables-legacy (nft and legacy: old names of the iptables ones)", oneOf("auto", "nftables", "iptables-nft", "iptables-legacy", "nft", "legacy")},
 	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone", nil},
 	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet", func(v string) string {
 		if !validZone(v) {

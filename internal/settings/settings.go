@@ -81,7 +81,7 @@ type Store struct {
 
 // Firewall holds section firewall: how the redirect rules are installed.
 type Firewall struct {
-	Backend    string   // auto, nft or legacy: which iptables flavour holds the rules
+	Backend    string   // auto, nftables, iptables-nft or iptables-legacy (nft, legacy): which firewall holds the rules
 	WANDevices []string // devices facing the internet; empty: from the OpenWrt zone WANZone
 	WANZone    string   // name of the OpenWrt firewall zone facing the internet
 	IPv6       bool     // redirect IPv6 too (needs the ip6tables nat table)

@@ -116,48 +116,53 @@ async function loadSettings() {
 function renderSettings() {
   $('enabled').checked = settings.enabled;
   $('log_credentials').checked = settings.log_credentials;
-  const tbody = document.querySelector('#services tbody');
-  if (!tbody.children.length) {
-    // In the order of the design's table (the JSON object has none).
-    const order = ['23tcp', '2323tcp', '80tcp', '3128tcp', '8080tcp', '8123tcp'];
-    const keys = Object.keys(settings.services).sort((a, b) =>
-      ((order.indexOf(a) + 1) || 99) - ((order.indexOf(b) + 1) || 99) || a.localeCompare(b));
-    for (const key of keys) {
-      const svc = settings.services[key];
-      const box = el('input');
-      box.type = 'checkbox';
-      box.id = 'svc-' + key;
-      box.dataset.service = key;
-      box.addEventListener('change', () => change({ services: { [key]: { enabled: box.checked } } }));
-      const label = el('label', svc.label);
-      label.htmlFor = box.id;
-      const tr = row([box, label, svc.port + ' → ' + svc.fake_port, el('span', '', 'state')]);
-      tr.dataset.service = key;
-      tbody.append(tr);
-    }
-  }
-  for (const [key, svc] of Object.entries(settings.services)) {
-    $('svc-' + key).checked = svc.enabled;
+  syncChecks();
+}
+
+// syncChecks ticks each service's box as the settings say.
+function syncChecks() {
+  if (!settings) return;
+  for (const box of document.querySelectorAll('#services input[data-service]')) {
+    const svc = settings.services[box.dataset.service];
+    box.checked = !!(svc && svc.enabled);
   }
 }
 
-// serviceState says in words what a service does now.
-function serviceState(s, fw) {
-  if (!s.enabled) {
-    return settings && !settings.enabled
-      ? ['off', 'disabled (data collection is off)']
-      : ['off', 'disabled'];
+// renderServices lists the services as /status gives them: its order,
+// labels and ports (the service table lives once, in Go). Rows are made
+// again only when the list changes, so a box being clicked stays.
+function renderServices(list) {
+  const tbody = document.querySelector('#services tbody');
+  const keys = list.map((s) => s.key).join(' ');
+  if (tbody.dataset.keys === keys) return;
+  tbody.dataset.keys = keys;
+  tbody.replaceChildren();
+  for (const s of list) {
+    const box = el('input');
+    box.type = 'checkbox';
+    box.id = 'svc-' + s.key;
+    box.dataset.service = s.key;
+    box.disabled = busy > 0;
+    box.addEventListener('change', () => change({ services: { [s.key]: { enabled: box.checked } } }));
+    const label = el('label', s.label);
+    label.htmlFor = box.id;
+    if (s.description) label.title = s.description;
+    const tr = row([box, label, s.port + ' → ' + s.fake_port, el('span', '', 'state')]);
+    tr.dataset.service = s.key;
+    tbody.append(tr);
   }
-  const d = fw.find((x) => x.service === s.key && x.family === 'ipv4');
-  if (d && d.redirect === 'none' && /real service/.test(d.reason)) {
-    return ['idle', 'not active: a real service owns port ' + s.port];
+  syncChecks();
+}
+
+// familyDetails is the technical why of a state: a line per family, or
+// one line when every family has the same.
+function familyDetails(st) {
+  const fams = st.families || [];
+  const withDetail = fams.filter((f) => f.detail);
+  if (withDetail.length && withDetail.length === fams.length && withDetail.every((f) => f.detail === withDetail[0].detail)) {
+    return [withDetail[0].detail];
   }
-  if (s.listening) {
-    const where = s.address ? ' on ' + s.address : '';
-    if (d && d.redirect === 'some') return ['on', 'listening' + where + ' (some addresses reach the real service)'];
-    return ['on', 'listening' + where];
-  }
-  return ['bad', 'not listening' + (s.reason ? ': ' + s.reason : '')];
+  return withDetail.map((f) => f.family + ': ' + f.detail);
 }
 
 async function loadStatus() {
@@ -171,14 +176,17 @@ async function loadStatus() {
   // A change made with uci and not yet applied (no reload_config).
   $('apply').hidden = !(a.running && !a.in_sync);
   storeLine(data.store);
-  const fw = (data.firewall && data.firewall.services) || [];
+  // Each service's state as the API computed it: words and class as given.
+  renderServices(data.services);
   for (const s of data.services) {
     const tr = document.querySelector('#services tr[data-service="' + CSS.escape(s.key) + '"]');
-    if (!tr) continue;
-    const [cls, words] = serviceState(s, fw);
+    const st = s.state || { code: 'unknown', reason: '', text: 'Unknown.', families: [] };
     const span = tr.querySelector('.state');
-    span.textContent = words;
-    span.className = 'state ' + cls;
+    span.textContent = st.text;
+    span.className = 'state ' + st.code;
+    span.dataset.state = st.code;
+    span.dataset.reason = st.reason;
+    span.title = familyDetails(st).join('\n');
     tr.dataset.listening = s.listening ? '1' : '0';
   }
 }

@@ -83,17 +83,6 @@ const callVersion = rpc.declare({
 	method: 'version'
 });
 
-/* The services in the order the owner knows them; labels are ours so
- * that they can be translated. */
-const SERVICES = [
-	[ '23tcp',   23,   _('Telnet') ],
-	[ '2323tcp', 2323, _('Telnet') ],
-	[ '80tcp',   80,   _('HTTP') ],
-	[ '3128tcp', 3128, _('Squid proxy') ],
-	[ '8080tcp', 8080, _('HTTP proxy') ],
-	[ '8123tcp', 8123, _('Polipo proxy') ]
-];
-
 /* An explicit end: without one the API leaves the hourly series empty
  * until the store exists. */
 const WINDOW = '24h';
@@ -103,6 +92,18 @@ const LATEST = 20;
 /* A text node: the only way attacker data enters the DOM. */
 function txt(s) {
 	return document.createTextNode((s == null) ? '' : String(s));
+}
+
+/* The technical why of a state, one line per family, or one line when
+ * every family has the same. */
+function familyDetails(state) {
+	const fams = state.families || [];
+	const with_ = fams.filter(function(f) { return f.detail; });
+
+	if (with_.length && with_.length == fams.length && with_.every(function(f) { return f.detail == with_[0].detail; }))
+		return [ with_[0].detail ];
+
+	return with_.map(function(f) { return f.family + ': ' + f.detail; });
 }
 
 /* A ubus call that failed comes back as a number (the ubus status: no
@@ -152,14 +153,6 @@ function fmtTime(iso, seconds) {
 	return seconds ? s + ':' + pad(d.getSeconds()) : s;
 }
 
-function serviceName(key) {
-	for (let i = 0; i < SERVICES.length; i++)
-		if (SERVICES[i][0] == key)
-			return '%s %d'.format(SERVICES[i][2], SERVICES[i][1]);
-
-	return key;
-}
-
 /* An SVG element: E() makes HTML elements, which an <svg> ignores. */
 function S(tag, attrs, children) {
 	const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
@@ -198,6 +191,8 @@ function table(cls, heads, rows, empty) {
 return view.extend({
 	etag: null,
 	nodes: null,
+	settings: null,
+	services: [],
 	/* A session whose ACL grants only the read methods sees the page but
 	 * gets no control it could not use. */
 	readonly: false,
@@ -215,44 +210,54 @@ return view.extend({
 
 	/* --- the state of each service --- */
 
-	serviceState(st, key) {
-		const svc = ((st && st.services) || []).filter(function(s) { return s.key == key; })[0];
+	/* The services as the API lists them (order, labels, ports: the
+	 * service table lives once, in Go); without a status, the settings'
+	 * services by port. */
+	serviceList(settings, st) {
+		if (st && Array.isArray(st.services) && st.services.length)
+			return st.services.map(function(s) { return { key: s.key, label: s.label, port: s.port, description: s.description }; });
 
-		if (!st || !svc)
-			return [ 'unknown', _('Unknown') ];
+		const svcs = (settings && settings.services) || {};
 
-		if (!svc.enabled)
-			return [ 'disabled', _('Disabled') ];
+		return Object.keys(svcs).map(function(k) {
+			return { key: k, label: svcs[k].label || k, port: svcs[k].port };
+		}).sort(function(a, b) { return a.port - b.port; });
+	},
 
-		/* The firewall sends nothing to the fake when a real service
-		 * takes the port (in every address family). */
-		const fw = (st.firewall && st.firewall.managed) ? (st.firewall.services || []).filter(function(d) {
-			return d.service == key;
-		}) : [];
+	serviceName(key) {
+		const s = (this.services || []).filter(function(s) { return s.key == key; })[0];
 
-		if (fw.length && fw.every(function(d) { return d.redirect == 'none'; }))
-			return [ 'real', _('Not active: a real service owns the port'), fw[0].reason ];
-
-		/* Some addresses reach a real service, the rest the fake. */
-		const partly = fw.filter(function(d) { return d.redirect == 'some'; })[0];
-
-		if (svc.listening)
-			return [ 'listening', _('Listening'), partly ? partly.reason : null ];
-
-		return [ 'down', _('Not listening'), svc.reason ];
+		return s ? s.label : key;
 	},
 
 	renderStatus(st) {
-		SERVICES.forEach(L.bind(function(s) {
-			const cell = this.nodes.status[s[0]];
+		/* A service new to the list gets its row first. */
+		const list = this.serviceList(this.settings, st);
 
-			const state = this.serviceState(st, s[0]);
+		if (list.map(function(s) { return s.key; }).join(' ') != this.services.map(function(s) { return s.key; }).join(' '))
+			this.renderServiceRows(list);
 
-			cell.setAttribute('data-state', state[0]);
-			dom.content(cell, [
-				E('strong', {}, [ state[1] ]),
-				state[2] ? E('div', { 'class': 'cbi-value-description' }, [ txt(state[2]) ]) : ''
-			]);
+		/* The state as the API computed it, shown as given: the code for
+		 * machines (data-state), the sentence for the owner, and the
+		 * technical why per address family. */
+		this.services.forEach(L.bind(function(s) {
+			const cell = this.nodes.status[s.key];
+			const svc = ((st && st.services) || []).filter(function(x) { return x.key == s.key; })[0];
+			const state = svc && svc.state;
+
+			if (!state) {
+				cell.setAttribute('data-state', 'unknown');
+				dom.content(cell, E('em', {}, [ _('Unknown') ]));
+				return;
+			}
+
+			const details = familyDetails(state).map(function(d) {
+				return E('div', { 'class': 'cbi-value-description' }, [ txt(d) ]);
+			});
+
+			cell.setAttribute('data-state', state.code);
+			cell.setAttribute('data-reason', state.reason);
+			dom.content(cell, [ E('strong', {}, [ txt(state.text) ]) ].concat(details));
 		}, this));
 
 		const note = this.nodes.note;
@@ -283,32 +288,54 @@ return view.extend({
 
 	/* --- settings --- */
 
-	renderSettings(settings) {
-		const services = settings.services || {};
+	/* (Re)builds the services' rows, keeping the boxes' current ticks. */
+	renderServiceRows(list) {
+		const ticked = {}, svcs = (this.settings && this.settings.services) || {};
 
-		this.nodes.note = E('div', { 'id': 'minipot-agent-note' });
+		document.querySelectorAll('input[data-service]').forEach(function(cb) {
+			ticked[cb.getAttribute('data-service')] = cb.checked;
+		});
 
-		const rows = SERVICES.map(L.bind(function(s) {
-			const svc = services[s[0]] || {};
+		this.services = list;
+		this.nodes.status = {};
 
-			this.nodes.status[s[0]] = E('td', { 'class': 'td', 'id': 'minipot-status-' + s[0] }, [ E('em', {}, [ _('Unknown') ]) ]);
+		const rows = list.map(L.bind(function(s) {
+			const on = (s.key in ticked) ? ticked[s.key] : !!(svcs[s.key] && svcs[s.key].enabled);
 
-			return E('tr', { 'class': 'tr' }, [
+			this.nodes.status[s.key] = E('td', { 'class': 'td', 'id': 'minipot-status-' + s.key }, [ E('em', {}, [ _('Unknown') ]) ]);
+
+			return E('tr', { 'class': 'tr', 'data-service-row': s.key }, [
 				E('td', { 'class': 'td' }, [
 					E('input', {
 						'type': 'checkbox',
-						'id': 'minipot-svc-' + s[0],
-						'data-service': s[0],
-						'checked': svc.enabled ? '' : null
+						'id': 'minipot-svc-' + s.key,
+						'data-service': s.key,
+						'checked': on ? '' : null,
+						'disabled': this.readonly ? '' : null
 					})
 				]),
 				E('td', { 'class': 'td' }, [
-					E('label', { 'for': 'minipot-svc-' + s[0] }, [ s[2] ])
+					E('label', { 'for': 'minipot-svc-' + s.key, 'title': s.description || null }, [ txt(s.label) ])
 				]),
-				E('td', { 'class': 'td' }, [ String(s[1]) ]),
-				this.nodes.status[s[0]]
+				E('td', { 'class': 'td' }, [ txt(String(s.port)) ]),
+				this.nodes.status[s.key]
 			]);
 		}, this));
+
+		dom.content(this.nodes.services, [
+			E('tr', { 'class': 'tr table-titles' }, [
+				E('th', { 'class': 'th' }, [ _('Enabled') ]),
+				E('th', { 'class': 'th' }, [ _('Service') ]),
+				E('th', { 'class': 'th' }, [ _('Port') ]),
+				E('th', { 'class': 'th' }, [ _('Status') ])
+			])
+		].concat(rows));
+	},
+
+	renderSettings(settings, st) {
+		this.nodes.note = E('div', { 'id': 'minipot-agent-note' });
+		this.nodes.services = E('table', { 'class': 'table', 'id': 'minipot-services' });
+		this.renderServiceRows(this.serviceList(settings, st));
 
 		return E('div', { 'class': 'cbi-section' }, [
 			E('h3', {}, [ _('Settings') ]),
@@ -335,14 +362,7 @@ return view.extend({
 			]),
 			E('h4', {}, [ _('Services') ]),
 			E('p', {}, [ _('A minipot only takes connections that the router would refuse otherwise: if you run a real service on the port, or forward it to another computer, the connection goes there.') ]),
-			E('table', { 'class': 'table', 'id': 'minipot-services' }, [
-				E('tr', { 'class': 'tr table-titles' }, [
-					E('th', { 'class': 'th' }, [ _('Enabled') ]),
-					E('th', { 'class': 'th' }, [ _('Service') ]),
-					E('th', { 'class': 'th' }, [ _('Port') ]),
-					E('th', { 'class': 'th' }, [ _('Status') ])
-				])
-			].concat(rows)),
+			this.nodes.services,
 			this.nodes.note,
 			E('div', { 'class': 'cbi-page-actions' }, [
 				E('button', {
@@ -453,7 +473,7 @@ return view.extend({
 		const sources = (t.sources || []).map(function(s) { return [ s.value, String(s.count) ]; });
 		const pairs = (t.pairs || []).map(function(p) { return [ p.username, p.password, String(p.count) ]; });
 		const evs = ((events && events.events) || []).map(L.bind(function(e) {
-			return [ fmtTime(e.time, true), serviceName(e.service), e.src_ip, e.action, this.eventDetail(e) ];
+			return [ fmtTime(e.time, true), this.serviceName(e.service), e.src_ip, e.action, this.eventDetail(e) ];
 		}, this));
 
 		dom.content(root, [
@@ -529,14 +549,16 @@ return view.extend({
 
 		this.etag = settings.etag || null;
 		this.readonly = !L.hasViewPermission();
-		this.nodes = { status: {}, note: null, attacks: E('div', { 'id': 'minipot-attacks' }) };
+		this.settings = settings;
+		this.services = [];
+		this.nodes = { status: {}, services: null, note: null, attacks: E('div', { 'id': 'minipot-attacks' }) };
 
 		const node = E('div', {}, [
 			E('h2', {}, [ _('Data collection') ]),
 			E('div', { 'class': 'cbi-map-descr' }, [
 				_('Minipots are fake Telnet, HTTP and proxy services that catch attackers scanning the router from the internet. They answer every login with a wrong password and record who tried what.')
 			]),
-			this.renderSettings(settings),
+			this.renderSettings(settings, st),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Attacks in the last 24 hours') ]),
 				this.nodes.attacks,

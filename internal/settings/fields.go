@@ -55,6 +55,22 @@ var fields = []field{
 	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone"},
 	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet"},
 	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)"},
+
+	{"export", "enabled", func(s *Settings) any { return &s.Export.Enabled }, 0, 0, "publish stored events to the MQTT broker"},
+	{"export", "broker", func(s *Settings) any { return &s.Export.Broker }, 0, 512, "MQTT broker URL, mqtts://host:port"},
+	{"export", "topic_prefix", func(s *Settings) any { return &s.Export.TopicPrefix }, 1, 64, "first topic level: <prefix>/v1/<sensor>/events"},
+	{"export", "sensor_id", func(s *Settings) any { return &s.Export.SensorID }, 0, 64, "this router's name at the collector; empty: random, generated once"},
+	{"export", "ca_file", func(s *Settings) any { return &s.Export.CAFile }, 0, 4096, "PEM CA certificates the broker must chain to; empty: the system's"},
+	{"export", "cert_file", func(s *Settings) any { return &s.Export.CertFile }, 0, 4096, "client certificate (PEM), optional"},
+	{"export", "key_file", func(s *Settings) any { return &s.Export.KeyFile }, 0, 4096, "client certificate's key (PEM)"},
+	{"export", "auth_file", func(s *Settings) any { return &s.Export.AuthFile }, 0, 4096, "file with the username on line 1 and the password on line 2, optional"},
+	{"export", "batch_size", func(s *Settings) any { return &s.Export.BatchSize }, 1, 1000, "events published before waiting for every acknowledgement"},
+	{"export", "interval", func(s *Settings) any { return &s.Export.Interval }, int64(100 * time.Millisecond), int64(time.Hour), "how often an idle exporter looks for new events"},
+	{"export", "rate", func(s *Settings) any { return &s.Export.Rate }, 1, 1 << 20, "events published per second at most"},
+	{"export", "credentials", func(s *Settings) any { return &s.Export.Credentials }, 0, 0, "export usernames and passwords (needs fakes.log_credentials too)"},
+	{"export", "webhook_url", func(s *Settings) any { return &s.Export.WebhookURL }, 0, 2048, "http(s) URL that alerts are POSTed to; empty: no alerts"},
+	{"export", "webhook_rate", func(s *Settings) any { return &s.Export.WebhookRate }, 1, 600, "webhook POSTs per minute at most"},
+	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses"},
 }
 
 // read parses the option from a section into s; a missing option keeps s's
@@ -141,6 +157,9 @@ func (f field) check(s *Settings) string {
 		}
 		if f.path() == "firewall.wan_zone" && !validZone(*p) {
 			return fmt.Sprintf("%q is not a zone name (letters, digits and '_')", *p)
+		}
+		if msg := checkExport(f.option, f.section, *p); msg != "" {
+			return msg
 		}
 	}
 	return ""

@@ -106,13 +106,13 @@ persistence true
 persistence_location %[1]s/
 autosave_interval 1
 max_queued_messages 0
-max_inflight_messages 0
+max_inflight_messages %[3]d
 log_dest stderr
 listener %[2]d 127.0.0.1
 cafile %[1]s/ca.pem
 certfile %[1]s/server.pem
 keyfile %[1]s/server.key
-`, dir, b.Port)
+`, dir, b.Port, brokerInflight)
 	if os.Geteuid() == 0 {
 		conf = "user root\n" + conf
 	}
@@ -166,40 +166,72 @@ func (b *broker) Stop(sig syscall.Signal) {
 
 func (b *broker) URL() string { return fmt.Sprintf("mqtts://127.0.0.1:%d", b.Port) }
 
+// brokerInflight bounds the messages mosquitto sends a subscriber before
+// its acknowledgements: after the broker is killed, it may deliver those
+// again from its saved state, duplicates that are the broker's own.
+const brokerInflight = 20
+
 // subscriber is mosquitto_sub with a persistent session and QoS 1,
 // writing each payload on a line of a file, as a collector would.
 type subscriber struct {
-	out *syncBuffer
-	cmd *exec.Cmd
+	out, errb *syncBuffer
+	args      []string
+	cmd       *exec.Cmd
+	done      chan struct{}
 }
 
 func startSubscriber(t *testing.T, b *broker, user, pass, topic string) *subscriber {
 	t.Helper()
 	need(t, "mosquitto_sub")
-	s := &subscriber{out: &syncBuffer{}}
-	s.cmd = exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", fmt.Sprint(b.Port), "--cafile", filepath.Join(b.Dir, "ca.pem"),
-		"-u", user, "-P", pass, "-i", fmt.Sprintf("collector-%d", os.Getpid()), "-c", "-q", "1", "-t", topic)
-	s.cmd.Stdout = s.out
-	errb := &syncBuffer{}
-	s.cmd.Stderr = errb
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := &subscriber{out: &syncBuffer{}, errb: &syncBuffer{}}
+	s.args = []string{"-h", "127.0.0.1", "-p", fmt.Sprint(b.Port), "--cafile", filepath.Join(b.Dir, "ca.pem"),
+		"-u", user, "-P", pass, "-i", fmt.Sprintf("collector-%d", os.Getpid()), "-c", "-q", "1", "-t", topic}
+	saves := strings.Count(b.log.String(), "Saving in-memory database")
+	s.start(t)
+	// The broker keeps the subscription across a kill only once it has
+	// saved it (every second).
+	eventually(t, 10*time.Second, "the subscription saved", func() (bool, string) {
+		l := b.log.String()
+		return strings.Contains(l, "as collector-") && strings.Count(l, "Saving in-memory database") >= saves+2, ""
+	})
 	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
+		s.stop()
 		if t.Failed() {
-			t.Logf("mosquitto_sub stderr:\n%s", tail(errb.String(), 2000))
+			t.Logf("mosquitto_sub stderr:\n%s", tail(s.errb.String(), 2000))
 		}
 	})
 	return s
+}
+
+func (s *subscriber) start(t *testing.T) {
+	s.cmd = exec.Command("mosquitto_sub", s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.errb
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+}
+
+func (s *subscriber) stop() {
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Reconnect starts mosquitto_sub again with the same persistent session,
+// as a collector's supervisor would: it exits when the broker goes away.
+func (s *subscriber) Reconnect(t *testing.T) {
+	s.stop()
+	s.start(t)
 }
 
 // Records parses what was received so far.
 func (s *subscriber) Records(t *testing.T) []export.Record {
 	t.Helper()
 	var out []export.Record
-	sc := bufio.NewScanner(strings.NewReader(s.out.String()))
+	text := s.out.String()
+	text = text[:strings.LastIndexByte(text, '\n')+1] // complete lines only
+	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()

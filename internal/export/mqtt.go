@@ -67,7 +67,7 @@ var connackErrors = [...]string{
 	2: "the broker rejected the client id",
 	3: "the broker is unavailable",
 	4: "the broker refused the username or password",
-	5: "the broker did not authorize this client",
+	5: "the broker did not authorize this client (wrong username or password, or no access)",
 }
 
 // dialMQTT connects, sends CONNECT with a clean session and waits for

@@ -108,20 +108,6 @@ func (p *Pump) Run(ctx context.Context) error {
 	}
 	lastTraffic := time.Now()
 	for ctx.Err() == nil {
-		// Connect before there is anything to send, so that a wrong
-		// URL, certificate or password shows in the status at once.
-		if sink == nil {
-			s, err := p.Connect(ctx)
-			if err != nil {
-				if !retry(err) {
-					break
-				}
-				continue
-			}
-			sink = s
-			p.update(func(s *SinkStatus) { s.Connected = true })
-			p.Log.Info().Str("sink", p.Name).Msg("export connected")
-		}
 		page, err := p.Source.After(ctx, cur.After, batch)
 		if err != nil {
 			if !retry(fmt.Errorf("read the store: %w", err)) {
@@ -146,6 +132,21 @@ func (p *Pump) Run(ctx context.Context) error {
 			waiting = page.LastID - max(cur.After, page.MinID-1)
 		}
 		p.update(func(s *SinkStatus) { s.Waiting = max(waiting, 0) })
+
+		// Connect even with nothing to send, so that a wrong URL,
+		// certificate or password shows in the status at once.
+		if sink == nil {
+			s, err := p.Connect(ctx)
+			if err != nil {
+				if !retry(err) {
+					break
+				}
+				continue
+			}
+			sink = s
+			p.update(func(s *SinkStatus) { s.Connected = true })
+			p.Log.Info().Str("sink", p.Name).Msg("export connected")
+		}
 
 		if len(page.Events) == 0 {
 			if lost > 0 {

@@ -28,6 +28,9 @@ func checkExport(option, section, v string) string {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return fmt.Sprintf("%q is not a webhook URL: https://host/path", v)
 		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			return fmt.Sprintf("%q sends alerts unencrypted: use https:// (plain http:// only to a loopback address)", v)
+		}
 	case "topic_prefix", "sensor_id":
 		// One or more topic levels of plain characters: no wildcards, no
 		// empty levels, nothing a shell or a file name would trip on.

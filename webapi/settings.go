@@ -32,6 +32,7 @@ type SettingsDoc struct {
 	Limits         LimitsDoc             `json:"limits"`
 	Store          StoreDoc              `json:"store"`
 	Firewall       FirewallDoc           `json:"firewall"`
+	Export         ExportDoc             `json:"export"`
 	// Errors lists the file's invalid options (read-only): their
 	// defaults are shown instead.
 	Errors settings.Errors `json:"errors,omitempty"`
@@ -87,6 +88,32 @@ type FirewallDoc struct {
 	IPv6       bool     `json:"ipv6"`
 }
 
+// ExportDoc is section export: the fleet exporter and webhook alerts.
+type ExportDoc struct {
+	Enabled      bool   `json:"enabled"`
+	Broker       string `json:"broker"`
+	TopicPrefix  string `json:"topic_prefix"`
+	SensorID     string `json:"sensor_id"`
+	CAFile       string `json:"ca_file"`
+	CertFile     string `json:"cert_file"`
+	KeyFile      string `json:"key_file"`
+	AuthFile     string `json:"auth_file"`
+	BatchSize    int    `json:"batch_size"`
+	Interval     string `json:"interval"`
+	Rate         int    `json:"rate"`
+	Credentials  bool   `json:"credentials"`
+	WebhookURL   string `json:"webhook_url"`
+	WebhookRate  int    `json:"webhook_rate"`
+	WebhookLogin bool   `json:"webhook_login"`
+}
+
+func exportDocOf(e settings.Export) ExportDoc {
+	return ExportDoc{Enabled: e.Enabled, Broker: e.Broker, TopicPrefix: e.TopicPrefix, SensorID: e.SensorID,
+		CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile, AuthFile: e.AuthFile,
+		BatchSize: e.BatchSize, Interval: settings.FormatDuration(e.Interval), Rate: e.Rate,
+		Credentials: e.Credentials, WebhookURL: e.WebhookURL, WebhookRate: e.WebhookRate, WebhookLogin: e.WebhookLogin}
+}
+
 // docOf renders s.
 func docOf(s settings.Settings) SettingsDoc {
 	d := SettingsDoc{
@@ -117,6 +144,7 @@ func docOf(s settings.Settings) SettingsDoc {
 			WANZone: s.Firewall.WANZone, IPv6: s.Firewall.IPv6,
 		},
 	}
+	d.Export = exportDocOf(s.Export)
 	if d.Firewall.WANDevices == nil {
 		d.Firewall.WANDevices = []string{}
 	}
@@ -168,6 +196,23 @@ type settingsPatch struct {
 		WANZone    *string   `json:"wan_zone"`
 		IPv6       *bool     `json:"ipv6"`
 	} `json:"firewall"`
+	Export *struct {
+		Enabled      *bool   `json:"enabled"`
+		Broker       *string `json:"broker"`
+		TopicPrefix  *string `json:"topic_prefix"`
+		SensorID     *string `json:"sensor_id"`
+		CAFile       *string `json:"ca_file"`
+		CertFile     *string `json:"cert_file"`
+		KeyFile      *string `json:"key_file"`
+		AuthFile     *string `json:"auth_file"`
+		BatchSize    *int    `json:"batch_size"`
+		Interval     *string `json:"interval"`
+		Rate         *int    `json:"rate"`
+		Credentials  *bool   `json:"credentials"`
+		WebhookURL   *string `json:"webhook_url"`
+		WebhookRate  *int    `json:"webhook_rate"`
+		WebhookLogin *bool   `json:"webhook_login"`
+	} `json:"export"`
 	// Read-only: what GET shows, accepted back and ignored.
 	Errors json.RawMessage `json:"errors"`
 }
@@ -473,6 +518,23 @@ func applyPatch(cur settings.Settings, p settingsPatch) (settings.Settings, []st
 		setStr("firewall.wan_zone", f.WANZone, &s.Firewall.WANZone)
 		setBool("firewall.ipv6", f.IPv6, &s.Firewall.IPv6)
 	}
+	if e := p.Export; e != nil {
+		setBool("export.enabled", e.Enabled, &s.Export.Enabled)
+		setStr("export.broker", e.Broker, &s.Export.Broker)
+		setStr("export.topic_prefix", e.TopicPrefix, &s.Export.TopicPrefix)
+		setStr("export.sensor_id", e.SensorID, &s.Export.SensorID)
+		setStr("export.ca_file", e.CAFile, &s.Export.CAFile)
+		setStr("export.cert_file", e.CertFile, &s.Export.CertFile)
+		setStr("export.key_file", e.KeyFile, &s.Export.KeyFile)
+		setStr("export.auth_file", e.AuthFile, &s.Export.AuthFile)
+		setInt("export.batch_size", e.BatchSize, &s.Export.BatchSize)
+		dur("export.interval", e.Interval, &s.Export.Interval)
+		setInt("export.rate", e.Rate, &s.Export.Rate)
+		setBool("export.credentials", e.Credentials, &s.Export.Credentials)
+		setStr("export.webhook_url", e.WebhookURL, &s.Export.WebhookURL)
+		setInt("export.webhook_rate", e.WebhookRate, &s.Export.WebhookRate)
+		setBool("export.webhook_login", e.WebhookLogin, &s.Export.WebhookLogin)
+	}
 	sort.Strings(touched)
 	return s, slices.Compact(touched), errs
 }
@@ -538,5 +600,20 @@ func flatten(s settings.Settings) [][2]string {
 		{"firewall.wan_devices", strings.Join(s.Firewall.WANDevices, " ")},
 		{"firewall.wan_zone", s.Firewall.WANZone},
 		{"firewall.ipv6", b(s.Firewall.IPv6)},
+		{"export.enabled", b(s.Export.Enabled)},
+		{"export.broker", s.Export.Broker},
+		{"export.topic_prefix", s.Export.TopicPrefix},
+		{"export.sensor_id", s.Export.SensorID},
+		{"export.ca_file", s.Export.CAFile},
+		{"export.cert_file", s.Export.CertFile},
+		{"export.key_file", s.Export.KeyFile},
+		{"export.auth_file", s.Export.AuthFile},
+		{"export.batch_size", i(s.Export.BatchSize)},
+		{"export.interval", d(s.Export.Interval)},
+		{"export.rate", i(s.Export.Rate)},
+		{"export.credentials", b(s.Export.Credentials)},
+		{"export.webhook_url", s.Export.WebhookURL},
+		{"export.webhook_rate", i(s.Export.WebhookRate)},
+		{"export.webhook_login", b(s.Export.WebhookLogin)},
 	}
 }

@@ -16,7 +16,10 @@ import (
 	"github.com/minipot/minipot/internal/uci"
 )
 
-// exportStatusEvery is how often the exporter's status file is refreshed.
+// exportStatusEvery is how often the exporter's status file is refreshed
+// and the settings file looked at: whoever changes the file (the API,
+// LuCI through rpcd, `uci commit`), the exporter follows within seconds,
+// with or without a SIGHUP.
 const exportStatusEvery = 2 * time.Second
 
 func runExport(args []string, stdout, stderr io.Writer) int {
@@ -52,7 +55,7 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 // with new ones on each SIGHUP. The cursors are files, so a restart of
 // the pumps repeats at most the batch in flight.
 func serveExport(dir uci.Dir, runDir string, stderr io.Writer) error {
-	s, err := settings.Load(dir)
+	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		return err
 	}
@@ -89,6 +92,10 @@ func serveExport(dir uci.Dir, runDir string, stderr io.Writer) error {
 			select {
 			case <-tick.C:
 				report()
+				if _, d, err := settings.LoadDigest(dir); err == nil && d != digest {
+					sig = syscall.SIGHUP
+					break wait
+				}
 			case sig = <-sigs:
 				break wait
 			case err := <-done:
@@ -110,11 +117,12 @@ func serveExport(dir uci.Dir, runDir string, stderr io.Writer) error {
 			log.Info().Str("signal", sig.String()).Msg("stopping")
 			return nil
 		}
-		next, err := settings.Load(dir)
+		next, nextDigest, err := settings.LoadDigest(dir)
 		if err != nil {
 			log.Error().Err(err).Msg("reload: keeping the running settings")
+			digest = nextDigest // said once, not every tick
 			continue
 		}
-		s = next
+		s, digest = next, nextDigest
 	}
 }

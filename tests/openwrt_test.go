@@ -124,7 +124,7 @@ func TestOpenWrtDefaultConfig(t *testing.T) {
 			t.Errorf("section %q has type %q: minipot reads named sections of their own type", sec.Name, sec.Type)
 		}
 	}
-	if want := []string{"fakes", "agent", "limits", "store", "firewall"}; !slices.Equal(names, want) {
+	if want := []string{"fakes", "agent", "limits", "store", "firewall", "export"}; !slices.Equal(names, want) {
 		t.Errorf("sections %v, want %v", names, want)
 	}
 }

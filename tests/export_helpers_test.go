@@ -258,7 +258,8 @@ type exporterProc struct {
 
 func startExporter(t *testing.T, confDir string) *exporterProc {
 	t.Helper()
-	x := &exporterProc{t: t, RunDir: filepath.Join(confDir, "run-export"), stderr: &syncBuffer{}, done: make(chan struct{})}
+	// The agent's run folder: the API reads both reports there.
+	x := &exporterProc{t: t, RunDir: filepath.Join(confDir, "run"), stderr: &syncBuffer{}, done: make(chan struct{})}
 	os.MkdirAll(x.RunDir, 0o755)
 	chownNobody(t, x.RunDir)
 	x.cmd = exec.Command(minipotBin, "export", "-c", confDir, "--run-dir", x.RunDir)

@@ -25,7 +25,7 @@ import (
 
 // testPKI writes a CA and a server certificate for 127.0.0.1 signed by
 // it into dir: ca.pem, server.pem, server.key.
-func testPKI(t *testing.T, dir, name string) {
+func testPKI(t testing.TB, dir, name string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
@@ -61,7 +61,7 @@ func testPKI(t *testing.T, dir, name string) {
 // broker is Debian's mosquitto on a loopback port with TLS and a password
 // file, persistent (as a collector runs it), restartable on the same port.
 type broker struct {
-	t    *testing.T
+	t    testing.TB
 	Dir  string
 	Port int
 	cmd  *exec.Cmd
@@ -69,7 +69,7 @@ type broker struct {
 	log  *syncBuffer
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func freePort(t *testing.T) int {
 
 // startBroker generates the certificates and the password file (users
 // from users: name → password) and starts mosquitto.
-func startBroker(t *testing.T, users map[string]string) *broker {
+func startBroker(t testing.TB, users map[string]string) *broker {
 	t.Helper()
 	need(t, "mosquitto")
 	need(t, "mosquitto_passwd")

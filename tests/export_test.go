@@ -25,7 +25,7 @@ const exportBatch = 50
 
 // writeBacklog stores n events through the store's API beside the
 // running agent, each with a credential pair naming the sensor.
-func writeBacklog(t *testing.T, db, tag string, n int) {
+func writeBacklog(t testing.TB, db, tag string, n int) {
 	t.Helper()
 	st, err := store.Open(db, store.Options{})
 	if err != nil {

@@ -33,7 +33,8 @@ test:
 
 # Figures for the closing notes: the real agent under load on loopback
 # (tests/bench), the store's sustained write rate, the parsers, the API on
-# a million events and end to end, the firewall (root: network namespace),
+# a million events and end to end, the exporter draining 100k events to a
+# local mosquitto, the firewall (root: network namespace),
 # and the size of the router binaries.
 bench: build cross
 	$(GO) run ./tests/bench -bin bin/minipot
@@ -41,6 +42,7 @@ bench: build cross
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/telnet/ ./agent/httpd/
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
+	$(GO) test -run '^$$' -bench ExportDrain -benchtime 1x ./tests/
 	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
 
 lint:

@@ -195,3 +195,54 @@ func TestWebhookAlerts(t *testing.T) {
 		})
 	}
 }
+
+// TestExportCountsEventsLostToRetention: while the broker is unreachable,
+// the store's row bound deletes events not yet exported; the exporter
+// counts them (status and log) and exports what is left once the broker
+// is back, named by the settings file changing under it.
+func TestExportCountsEventsLostToRetention(t *testing.T) {
+	b := startBroker(t, map[string]string{"r0": "p0", "collector": "c"})
+	sub := startSubscriber(t, b, "collector", "c", "minipot/v1/+/events")
+	a := exportAgent(t, b, "r0", "p0", map[string]string{"store.max_rows": "100", "export.sensor_id": "retention"})
+	a.UCI("set", fmt.Sprintf("ucollect.export.broker=mqtts://127.0.0.1:%d", freePort(t)))
+	a.UCI("commit", "ucollect")
+	x := startExporter(t, a.Dir)
+	writeBacklog(t, a.DB, "ret", 300)
+	// The agent applies its row bound with its next batch.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := bot.Attempt(ctx, a.Addr("23tcp"), "root", "x"); err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("bot: %+v %v", r, err)
+	}
+	eventually(t, 10*time.Second, "the row bound applied", func() (bool, string) {
+		n := len(storedIDs(t, a.DB))
+		return n <= 100, fmt.Sprintf("%d stored", n)
+	})
+	a.UCI("set", "ucollect.export.broker="+b.URL())
+	a.UCI("commit", "ucollect")
+	want := storedIDs(t, a.DB)
+	eventually(t, 20*time.Second, "the rest exported, the deleted counted", func() (bool, string) {
+		st, err := x.Status()
+		return err == nil && st.MQTT.Waiting == 0 && st.MQTT.Lost > 0 && st.MQTT.Cursor >= want[len(want)-1],
+			fmt.Sprintf("%+v %v", st.MQTT, err)
+	})
+	st, _ := x.Status()
+	if st.MQTT.Lost != want[0]-1 {
+		t.Errorf("lost %d, want %d (ids 1-%d were deleted unsent)", st.MQTT.Lost, want[0]-1, want[0]-1)
+	}
+	if !strings.Contains(x.stderr.String(), "deleted by retention or a purge before they were exported") {
+		t.Errorf("the loss is not in the log:\n%s", x.stderr.String())
+	}
+	eventually(t, 10*time.Second, "the subscriber has what was stored", func() (bool, string) {
+		got := map[int64]bool{}
+		for _, r := range sub.Records(t) {
+			got[r.ID] = true
+		}
+		for _, id := range want {
+			if !got[id] {
+				return false, fmt.Sprintf("id %d missing", id)
+			}
+		}
+		return true, ""
+	})
+}

@@ -156,6 +156,9 @@ func TestWebhookAlerts(t *testing.T) {
 				st, err := x.Status()
 				return err == nil && st.Webhook.Waiting == 0 && st.Webhook.Cursor >= 120 && st.Webhook.LastError == "", fmt.Sprintf("%+v %v", st.Webhook, err)
 			})
+			if st, _ := x.Status(); strings.Contains(st.Webhook.Target, "/hook") || strings.Contains(x.stderr.String(), "/hook") {
+				t.Errorf("the webhook's path (where services keep its secret) is shown: %q", st.Webhook.Target)
+			}
 			if !strings.Contains(x.stderr.String(), "503 Service Unavailable") {
 				t.Errorf("the webhook's failures are not in the log:\n%s", x.stderr.String())
 			}

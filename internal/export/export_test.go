@@ -249,3 +249,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestRateCaps(t *testing.T) {
+	m := &mqttSink{rate: 500}
+	if d := m.Pause(100); d != 200*time.Millisecond {
+		t.Errorf("100 events at 500/s: pause %s, want 200ms", d)
+	}
+	w := newWebhookSink("https://hooks.example.net/secret", "s", 6, false, false, map[string]struct{}{})
+	if d := w.Pause(10); d != 0 {
+		t.Errorf("no POST made: pause %s, want 0", d)
+	}
+	w.posted = true
+	if d := w.Pause(10); d != 10*time.Second {
+		t.Errorf("6 POSTs a minute: pause %s, want 10s", d)
+	}
+	if r := redactURL("https://hooks.example.net/services/T000/B000/XXXX?token=1"); strings.Contains(r, "XXXX") || strings.Contains(r, "token") {
+		t.Errorf("redacted %q", r)
+	}
+}
+
+func TestWebhookAlertsOfABatch(t *testing.T) {
+	seen := map[string]struct{}{"192.0.2.1": {}}
+	w := newWebhookSink("https://h.example.net/", "s", 6, true, false, seen)
+	evs := []event.Event{
+		{ID: 1, SrcIP: "192.0.2.1", Action: event.Connect},
+		{ID: 2, SrcIP: "192.0.2.2", Action: event.Connect},
+		{ID: 3, SrcIP: "192.0.2.2", Action: event.Login, Username: "root", Password: "pw"},
+	}
+	alerts, fresh := w.alerts(evs)
+	if len(alerts) != 2 || alerts[0].Kind != "new_address" || alerts[0].ID != 2 || alerts[1].Kind != "login" || alerts[1].Password != "" {
+		t.Errorf("alerts %+v", alerts)
+	}
+	if len(fresh) != 1 || fresh[0] != "192.0.2.2" {
+		t.Errorf("fresh %v", fresh)
+	}
+	if len(seen) != 1 {
+		t.Error("addresses marked seen before the POST succeeded")
+	}
+}

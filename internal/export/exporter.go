@@ -100,7 +100,7 @@ func (x *Exporter) Run(ctx context.Context) error {
 			Connect: func(context.Context) (Sink, error) {
 				return newWebhookSink(s.Export.WebhookURL, sensor, s.Export.WebhookRate, s.Export.WebhookLogin, withCreds, seen), nil
 			}}
-		x.webhook.st.Target = s.Export.WebhookURL
+		x.webhook.st.Target = redactURL(s.Export.WebhookURL)
 		x.mu.Unlock()
 		start(x.webhook)
 	}

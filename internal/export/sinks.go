@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
@@ -131,13 +133,17 @@ func (s *webhookSink) Send(ctx context.Context, evs []event.Event) error {
 	req.Header.Set("User-Agent", "minipot-export")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(s.url)
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	// Drain a bounded amount so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook %s answered %s", s.url, resp.Status)
+		return fmt.Errorf("webhook %s answered %s", redactURL(s.url), resp.Status)
 	}
 	s.posted = true
 	if len(s.seen)+len(fresh) > maxSeen {
@@ -147,6 +153,20 @@ func (s *webhookSink) Send(ctx context.Context, evs []event.Event) error {
 		s.seen[ip] = struct{}{}
 	}
 	return nil
+}
+
+// redactURL keeps a URL's scheme and host: webhook services (Slack,
+// Discord, ntfy) put the secret in the path or the query, and errors and
+// the status file are read by others than the owner.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(webhook URL)"
+	}
+	if u.Path == "" && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }
 
 func (s *webhookSink) Idle(context.Context) error { return nil }

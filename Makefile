@@ -11,7 +11,8 @@ FUZZTIME  ?= 30s
 build:
 	$(BUILD) -o bin/minipot ./cmd/minipot
 
-# The agent and the control API in the foreground with the development
+# The agent, the control API and the exporter (idle until section export is
+# set) in the foreground with the development
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
 # ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
 # the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
@@ -22,8 +23,9 @@ run: SHELL := /bin/bash
 run: build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
-	trap 'kill $$agent $$api 2>/dev/null; wait' INT TERM; \
-	wait -n; kill $$agent $$api 2>/dev/null; wait
+	./bin/minipot export --dev & export=$$!; \
+	trap 'kill $$agent $$api $$export 2>/dev/null; wait' INT TERM; \
+	wait -n; kill $$agent $$api $$export 2>/dev/null; wait
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.

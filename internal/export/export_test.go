@@ -287,3 +287,21 @@ func TestWebhookAlertsOfABatch(t *testing.T) {
 		t.Error("addresses marked seen before the POST succeeded")
 	}
 }
+
+// TestPumpRestartsOnANewStore: a cursor beyond the store's last id means
+// the store was replaced; its events are exported, not skipped.
+func TestPumpRestartsOnANewStore(t *testing.T) {
+	dir := t.TempDir()
+	if err := (Cursor{After: 500}).Save(filepath.Join(dir, "c")); err != nil {
+		t.Fatal(err)
+	}
+	src := &memSource{}
+	src.add(7)
+	sink := &flakySink{}
+	p := &Pump{Name: "test", Source: src, CursorPath: filepath.Join(dir, "c"), Interval: 5 * time.Millisecond, Log: zerolog.Nop(),
+		Connect: func(context.Context) (Sink, error) { return sink, nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	waitFor(t, func() bool { return p.Status().Cursor == 7 && p.Status().Sent == 7 })
+}

@@ -115,6 +115,17 @@ func (p *Pump) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// A store whose ids end below the cursor is a new file (deleted,
+		// or /var lost at a reboot while the cursor was kept elsewhere):
+		// start it from the beginning rather than skip its events.
+		if page.LastID < cur.After {
+			p.Log.Warn().Str("sink", p.Name).Int64("cursor", cur.After).Int64("last_id", page.LastID).
+				Msg("the store is new (its ids end below the cursor): exporting it from the start")
+			if err := p.advanceTo(&cur, 0); err != nil {
+				return err
+			}
+			continue
+		}
 		// Ids are never reused and only retention or a purge deletes,
 		// so an id missing after the cursor was deleted unsent.
 		lost := int64(0)
@@ -220,6 +231,18 @@ func (p *Pump) advance(cur *Cursor, next, lost int64, sent int) error {
 			s.LastError, s.ErrorAt = "", nil
 		}
 	})
+	return nil
+}
+
+// advanceTo resets the cursor to after (used when the store is new).
+func (p *Pump) advanceTo(cur *Cursor, after int64) error {
+	c := Cursor{After: after, Lost: cur.Lost}
+	if err := c.Save(p.CursorPath); err != nil {
+		p.fail(err)
+		return err
+	}
+	*cur = c
+	p.update(func(s *SinkStatus) { s.Cursor = after })
 	return nil
 }
 

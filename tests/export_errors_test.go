@@ -31,6 +31,7 @@ func TestExportErrorsAreReported(t *testing.T) {
 	testPKI(t, otherCA, "other")
 	copyFile(t, filepath.Join(otherCA, "ca.pem"), filepath.Join(a.Dir, "other-ca.pem"), 0o644)
 	closed := freePort(t)
+	api := startAPI(t, a)
 
 	cases := []struct {
 		name string
@@ -63,6 +64,19 @@ func TestExportErrorsAreReported(t *testing.T) {
 			if !strings.Contains(x.stderr.String(), c.want) {
 				t.Errorf("the log does not say %q:\n%s", c.want, x.stderr.String())
 			}
+			// And the control API's /status says it, as both pages show it.
+			var doc struct {
+				Export struct {
+					Enabled, Running bool
+					MQTT             *export.SinkStatus `json:"mqtt"`
+				} `json:"export"`
+			}
+			eventually(t, 10*time.Second, "the error in /status", func() (bool, string) {
+				api.get(t, "/api/v1/status", &doc)
+				m := doc.Export.MQTT
+				return doc.Export.Enabled && doc.Export.Running && m != nil && !m.Connected && strings.Contains(m.LastError, c.want),
+					fmt.Sprintf("%+v %+v", doc.Export, m)
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if r, err := bot.Attempt(ctx, a.Addr("23tcp"), "root", "x"); err != nil || r.Outcome != bot.Rejected {

@@ -305,3 +305,28 @@ func TestPumpRestartsOnANewStore(t *testing.T) {
 	go p.Run(ctx)
 	waitFor(t, func() bool { return p.Status().Cursor == 7 && p.Status().Sent == 7 })
 }
+
+// FuzzStateFiles: whatever a cursor, sensor id or password file holds,
+// reading it returns a value or an error, never a panic or a negative
+// cursor.
+func FuzzStateFiles(f *testing.F) {
+	for _, s := range []string{`{"after":12,"lost":3}`, "0123456789abcdef\n", "user\npass\n", "user\r\npass\r\n", "", "\n\n"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(dir, "state")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := LoadCursor(path); err == nil && (c.After < 0 || c.Lost < 0) {
+			t.Fatalf("cursor %+v accepted", c)
+		}
+		if id, err := SensorID("", path); err == nil && len(id) != 16 {
+			t.Fatalf("sensor id %q accepted", id)
+		}
+		if user, pass, err := readAuthFile(path); err == nil && (user == "" || strings.Contains(user, "\n")) {
+			t.Fatalf("auth %q %q accepted", user, pass)
+		}
+	})
+}

@@ -118,7 +118,8 @@ func exportStatus(t *testing.T, x *exporterProc) export.Status {
 // three sensor ids) export to a real mosquitto with TLS and passwords
 // while mosquitto_sub collects. The broker is stopped in the middle of
 // the backlog and started again later; meanwhile attackers keep coming
-// and two exporters are restarted (one killed). In the end every stored
+// and two exporters are restarted (one killed). The broker is frozen
+// before the kill, so every exporter has a batch awaiting acknowledgement. In the end every stored
 // event of every router was received, duplicates stay within one batch,
 // and credentials appear exactly where both switches are on.
 func TestExportThreeRoutersThroughOutage(t *testing.T) {
@@ -169,6 +170,11 @@ func TestExportThreeRoutersThroughOutage(t *testing.T) {
 		n := len(sub.Records(t))
 		return n >= backlog/2, fmt.Sprintf("%d records", n)
 	})
+	// Freeze the broker first, so that each exporter has a batch on the
+	// wire whose acknowledgements never come, then kill it: the kill
+	// lands in the middle of a batch, not between two.
+	b.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(600 * time.Millisecond)
 	b.Stop(syscall.SIGKILL)
 	received := len(sub.Records(t))
 	if received >= 3*backlog {
@@ -190,6 +196,9 @@ func TestExportThreeRoutersThroughOutage(t *testing.T) {
 			st := exportStatus(t, r.x)
 			return !st.MQTT.Connected && st.MQTT.LastError != "" && st.MQTT.Waiting > 0, fmt.Sprintf("%+v", st.MQTT)
 		})
+		if !strings.Contains(r.x.stderr.String(), "waiting for PUBACK") {
+			t.Errorf("%s: the broker did not die in the middle of a batch:\n%s", r.tag, r.x.stderr.String())
+		}
 	}
 	routers[0].x.Stop(syscall.SIGKILL)
 	routers[1].x.Stop(syscall.SIGTERM)

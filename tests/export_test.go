@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -321,5 +320,3 @@ func validateRecords(t *testing.T, raw string) {
 		t.Fatal("no records to validate")
 	}
 }
-
-var _ = json.Marshal

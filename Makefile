@@ -6,7 +6,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: build run test bench lint cross fuzz clean
+.PHONY: build run run-not-root test bench lint cross fuzz clean
 
 build:
 	$(BUILD) -o bin/minipot ./cmd/minipot
@@ -16,16 +16,28 @@ build:
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
 # ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
 # the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
-# Ctrl-C stops both; so does either one exiting. FIREWALL=1 (as root) lets
-# the API manage the redirect rules; the agent then runs as root too, which
-# only development may do.
+# Ctrl-C stops all three; so does any one exiting, and make then fails with
+# the status of the first to exit (a second `make run` beside a first one
+# cannot listen, and says so). FIREWALL=1 (as root) lets the API manage the
+# redirect rules; the agent then runs as root too, which only development
+# may do, and on loopback only whatever the settings say (--dev sees to it).
+# As root without FIREWALL=1 it refuses: the agent faces the internet and
+# never runs as root by accident.
 run: SHELL := /bin/bash
-run: build
+run: run-not-root build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
 	./bin/minipot export --dev & export=$$!; \
-	trap 'kill $$agent $$api $$export 2>/dev/null; wait' INT TERM; \
-	wait -n; kill $$agent $$api $$export 2>/dev/null; wait
+	trap 'kill $$agent $$api $$export 2>/dev/null; wait; exit 130' INT TERM; \
+	wait -n; rc=$$?; kill $$agent $$api $$export 2>/dev/null; wait; \
+	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc
+
+# Before the build, so that the refusal comes at once.
+run-not-root:
+	@if [ "$$(id -u)" = 0 ] && [ -z "$(FIREWALL)" ]; then \
+		echo "make run: refusing to run the internet-facing agent as root. Run it as an unprivileged user, or, for firewall work, as root with FIREWALL=1 (the agent then runs as root, on loopback only)." >&2; \
+		exit 1; \
+	fi
 
 # Unit tests, fuzz seeds, and the end-to-end tests under tests/ (which build
 # the binary themselves). Under CI=true nothing may skip.
@@ -46,6 +58,13 @@ bench: build cross
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
 	$(GO) test -run '^$$' -bench ExportDrain -benchtime 1x ./tests/
 	$(GO) test -run '^$$' -bench Apply ./internal/firewall/
+	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/
+	@# The SSH handshake on ARMv7 under qemu-user: emulation, so compare
+	@# its ratio to the signature yardstick, not its times.
+	@if command -v qemu-arm >/dev/null; then \
+		GOARCH=arm GOARM=7 $(GO) test -c -o dist/ssh-arm.test ./agent/ssh/ && \
+		qemu-arm dist/ssh-arm.test -test.run '^$$' -test.bench . -test.benchtime 10x; \
+	else echo "SSH handshake on ARM: not measured: qemu-arm is not installed (apt-get install qemu-user)"; fi
 
 lint:
 	$(GO) vet ./...

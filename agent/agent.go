@@ -70,6 +70,7 @@ type ServiceStatus struct {
 type Counters struct {
 	Accepted uint64 `json:"accepted"` // connections served
 	Rejected uint64 `json:"rejected"` // connections closed at once by a limit
+	Evicted  uint64 `json:"evicted"`  // connections closed to give their slot to a newcomer
 	Open     int    `json:"open"`
 }
 
@@ -96,7 +97,7 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 func (a *Agent) Apply(s settings.Settings) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.lim.setMax(s.Limits.MaxConns, s.Limits.MaxPerIP)
+	a.lim.setMax(s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet)
 	a.creds.Store(s.LogCredentials)
 	cfg := sessionConfig(s)
 	var errs []error
@@ -142,11 +143,16 @@ func sessionConfig(s settings.Settings) *session.Config {
 			LineMax: l.LineMax, RequestLine: l.RequestLine, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
 			BodyMax: l.BodyMax, BodyExcerpt: l.BodyExcerpt, Attempts: s.Agent.Attempts,
 			Requests: l.Requests, LoginDelay: s.Agent.LoginDelay, Idle: l.Idle, Session: l.Session,
+			Login: l.LoginTimeout, Header: l.HeaderTimeout,
 		},
 	}
 }
 
 func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
+	h := a.handlers(svc)
+	if h == nil {
+		return nil, fmt.Errorf("no fake for %s: see the log", svc.Key)
+	}
 	// No TCP keep-alive: the idle timeout already ends dead connections,
 	// and keep-alive costs four setsockopt calls on every accepted one.
 	lc := net.ListenConfig{KeepAlive: -1}
@@ -155,7 +161,7 @@ func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
 		return nil, fmt.Errorf("listen for %s on %s: %w", svc.Key, addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{svc: svc, addr: addr, ln: ln, handler: a.handlers(svc), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &listener{svc: svc, addr: addr, ln: ln, handler: h, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go a.accept(l)
 	a.log.Info().Str("service", svc.Key).Str("addr", ln.Addr().String()).Int("port", svc.Port).Msg("listening")
 	return l, nil
@@ -189,8 +195,8 @@ func (a *Agent) accept(l *listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		ip := remoteIP(c)
-		if !a.lim.acquire(ip) {
+		slot := a.lim.acquire(remoteIP(c), func() { c.Close() })
+		if slot == nil {
 			a.rejected.Add(1)
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetLinger(0) // reset: no TIME_WAIT state kept for a flood
@@ -201,7 +207,7 @@ func (a *Agent) accept(l *listener) {
 		a.accepted.Add(1)
 		a.conns.Add(1)
 		s, unhook, err := a.open(l, c)
-		go a.serve(l, s, unhook, ip, err)
+		go a.serve(l, s, unhook, slot, err)
 	}
 }
 
@@ -220,12 +226,12 @@ func remoteIP(c net.Conn) netip.Addr {
 // event, the greeting), is done on the accept loop by open, the winding
 // down is a function of its own, and there are no defers (a panic ends
 // the program anyway). TestIdleConnectionStack keeps it so.
-func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, ip netip.Addr, greetErr error) {
+func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, slot *slot, greetErr error) {
 	err := greetErr
 	if err == nil {
 		err = l.handler.Serve(l.ctx, s)
 	}
-	a.finish(s, unhook, ip, err)
+	a.finish(s, unhook, slot, err)
 }
 
 // open sets a connection up on the accept loop's goroutine: the session,
@@ -247,13 +253,19 @@ func (a *Agent) open(l *listener, c net.Conn) (*session.Session, func() bool, er
 }
 
 //go:noinline
-func (a *Agent) finish(s *session.Session, unhook func() bool, ip netip.Addr, err error) {
+func (a *Agent) finish(s *session.Session, unhook func() bool, slot *slot, err error) {
 	s.Close()
+	if slot.Evicted() {
+		err = errEvicted
+	}
 	emitDisconnect(s, err)
 	unhook()
-	a.lim.release(ip)
+	a.lim.release(slot)
 	a.conns.Done()
 }
+
+// errEvicted ends a connection whose slot went to a newcomer (see limiter).
+var errEvicted = fmt.Errorf("connection evicted for a newcomer: %w", session.ErrLimit)
 
 func emitDisconnect(s *session.Session, err error) {
 	s.Emit(event.Event{
@@ -280,7 +292,7 @@ func (a *Agent) Status() []ServiceStatus {
 
 // Counters reports connection totals.
 func (a *Agent) Counters() Counters {
-	return Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Open: a.lim.open()}
+	return Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open()}
 }
 
 // Close stops every listener, closes every connection and waits for them.

@@ -97,7 +97,7 @@ func idleStack(t *testing.T, only settings.Service) float64 {
 	s := settings.Defaults()
 	s.Agent.Listen = "127.0.0.1"
 	s.RedirOffset = port - only.Port
-	s.Limits.MaxConns, s.Limits.MaxPerIP = 2*conns, 2*conns
+	s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
 	s.Disabled = nil
 	for _, svc := range settings.Services() {
 		if svc.Key != only.Key {

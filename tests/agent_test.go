@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -318,13 +319,65 @@ func TestInvalidConfigRefused(t *testing.T) {
 	}
 }
 
+// TestRefusesRoot: as root without --allow-root the agent refuses in every
+// mode, development included, and so does `make run` without FIREWALL=1.
 func TestRefusesRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
+		if inCI() {
+			t.Fatal("TestRefusesRoot needs root (CI=true)")
+		}
 		t.Skip("runs as root only (CI does): checks the agent refuses root")
 	}
-	out, err := exec.Command(minipotBin, "agent", "-c", t.TempDir()).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "refusing to run as root") {
-		t.Fatalf("agent ran as root: %v\n%s", err, out)
+	for _, args := range [][]string{{"agent", "-c", t.TempDir()}, {"agent", "--dev"}} {
+		cmd := exec.Command(minipotBin, args...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "refusing to run as root") {
+			t.Fatalf("minipot %v ran as root: %v\n%s", args, err, out)
+		}
+	}
+	make := need(t, "make")
+	out, err := run(t, 2*time.Minute, make, "-C", "..", "run")
+	if err == nil || !strings.Contains(out, "refusing to run the internet-facing agent as root") {
+		t.Fatalf("make run ran as root without FIREWALL=1: %v\n%s", err, out)
+	}
+}
+
+// TestDevModeLoopbackOnly: development mode as root (--allow-root, as
+// `make run FIREWALL=1` runs it) binds loopback only, whatever agent.listen
+// says.
+func TestDevModeLoopbackOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "var", "config"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Ports of its own: the fixed development ports may be taken by a
+	// developer's `make run`.
+	offset := 40000 + os.Getpid()%1000
+	conf := fmt.Sprintf("config fakes 'fakes'\n\toption redir_offset '%d'\nconfig agent 'agent'\n\toption listen '0.0.0.0'\nconfig store 'store'\n\toption path 'var/events.db'\n", offset)
+	os.WriteFile(filepath.Join(dir, "var", "config", "ucollect"), []byte(conf), 0o644)
+	args := []string{"agent", "--dev"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--allow-root")
+	}
+	cmd := exec.Command(minipotBin, args...)
+	cmd.Dir = dir
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	eventually(t, 15*time.Second, "every service reported", func() (bool, string) {
+		return strings.Count(out.String(), "(port ") >= len(fakePorts), out.String()
+	})
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "(port ") && !strings.Contains(line, "127.0.0.1:") {
+			t.Errorf("development mode not on loopback: %s", line)
+		}
+	}
+	if !strings.Contains(out.String(), "development mode listens on 127.0.0.1 only") {
+		t.Errorf("no word that agent.listen was overridden:\n%s", out.String())
 	}
 }
 

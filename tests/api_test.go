@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,19 +28,33 @@ type apiProc struct {
 // unix socket and on loopback TCP with a token, as root does on a router.
 func startAPI(t *testing.T, a *agentProc) *apiProc {
 	t.Helper()
+	return startAPIIn(t, a, "", "")
+}
+
+// startAPIIn is startAPI in network namespace ns (none: "") on TCP
+// address listen (a free port: "").
+func startAPIIn(t *testing.T, a *agentProc, ns, listen string) *apiProc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &apiProc{Socket: filepath.Join(dir, "api.sock"), TokenFile: filepath.Join(dir, "api.token"), stderr: &syncBuffer{}}
 	if err := os.WriteFile(p.TokenFile, []byte("e2e-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	p.Addr = listen
+	if listen == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Addr = ln.Addr().String()
+		ln.Close()
 	}
-	p.Addr = ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(minipotBin, "api", "-c", a.Dir, "--run-dir", filepath.Join(a.Dir, "run"),
-		"--socket", p.Socket, "--listen", p.Addr, "--token-file", p.TokenFile)
+	args := []string{"api", "-c", a.Dir, "--run-dir", filepath.Join(a.Dir, "run"),
+		"--socket", p.Socket, "--listen", p.Addr, "--token-file", p.TokenFile}
+	cmd := exec.Command(minipotBin, args...)
+	if ns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, minipotBin}, args...)...)
+	}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,11 +145,34 @@ func listens(addr string) bool {
 // there (only the socket, token file and port are the test's own), against
 // a real `minipot api` and a real agent, and checks what each did: the
 // documentation cannot rot.
+// TestAPIDocExamples runs every example of docs/api.md exactly as written,
+// on the router's paths it names: in a network namespace where the API
+// listens on 127.0.0.1:8377, and a private mount namespace where
+// /var/run/minipot-api.sock is its socket and /etc/minipot/api.token its
+// token.
 func TestAPIDocExamples(t *testing.T) {
 	need(t, "curl")
 	bash := need(t, "bash")
+	needRoot(t)
 	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
-	p := startAPI(t, a)
+	ns := fmt.Sprintf("%s%dapi", nsPrefix, os.Getpid())
+	addNamespace(t, ns)
+	p := startAPIIn(t, a, ns, "127.0.0.1:8377")
+	etc := t.TempDir()
+	if err := os.Mkdir(filepath.Join(etc, "minipot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := os.ReadFile(p.TokenFile)
+	if err := os.WriteFile(filepath.Join(etc, "minipot/api.token"), token, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const router = `set -e
+mount -t tmpfs -o mode=0755 tmpfs /run
+: >/run/minipot-api.sock
+mount --bind "$SOCK" /run/minipot-api.sock
+mount -t overlay overlay -o "lowerdir=$ETC:/etc" /etc
+exec "$BASH_BIN" -e -c "$SCRIPT"
+`
 	if fi, err := os.Stat(p.Socket); err != nil || fi.Mode().Perm() != 0o660 {
 		t.Errorf("socket mode: %v %v", fi.Mode(), err)
 	}
@@ -252,16 +290,18 @@ func TestAPIDocExamples(t *testing.T) {
 			t.Errorf("docs/api.md example %q has no check in this test", ex.name)
 			continue
 		}
-		script := strings.NewReplacer("/var/run/minipot-api.sock", p.Socket, "/etc/minipot/api.token", p.TokenFile,
-			"127.0.0.1:8377", p.Addr).Replace(ex.script)
 		if c.before != nil {
 			c.before()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, bash, "-e", "-c", script).Output()
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c", router)
+		cmd.Env = append(os.Environ(), "SOCK="+p.Socket, "ETC="+etc, "BASH_BIN="+bash, "SCRIPT="+ex.script)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		cancel()
 		if err != nil {
-			t.Errorf("example %s failed: %v\n%s\n%s", ex.name, err, script, out)
+			t.Errorf("example %s failed: %v\n%s\n%s%s", ex.name, err, ex.script, out, stderr.String())
 			continue
 		}
 		t.Run(ex.name, func(t *testing.T) { c.after(string(out)) })

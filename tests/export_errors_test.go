@@ -29,7 +29,7 @@ func TestExportErrorsAreReported(t *testing.T) {
 	writeBacklog(t, a.DB, "r0", 10)
 	otherCA := t.TempDir()
 	testPKI(t, otherCA, "other")
-	copyFile(t, filepath.Join(otherCA, "ca.pem"), filepath.Join(a.Dir, "other-ca.pem"), 0o644)
+	copyOwned(t, filepath.Join(otherCA, "ca.pem"), filepath.Join(a.Dir, "other-ca.pem"), 0o644)
 	closed := freePort(t)
 	api := startAPI(t, a)
 

@@ -69,8 +69,8 @@ func storedIDs(t *testing.T, db string) []int64 {
 	}
 }
 
-// copyFile copies src to dst with mode, owned by the agent's user.
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+// copyOwned copies src to dst with mode, owned by the agent's user.
+func copyOwned(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -95,7 +95,7 @@ func exportAgent(t *testing.T, b *broker, user, pass string, opts map[string]str
 		all[k] = v
 	}
 	a := startAgent(t, all)
-	copyFile(t, filepath.Join(b.Dir, "ca.pem"), filepath.Join(a.Dir, "ca.pem"), 0o644)
+	copyOwned(t, filepath.Join(b.Dir, "ca.pem"), filepath.Join(a.Dir, "ca.pem"), 0o644)
 	os.WriteFile(filepath.Join(a.Dir, "mqtt.auth"), []byte(user+"\n"+pass+"\n"), 0o600)
 	chownNobody(t, filepath.Join(a.Dir, "mqtt.auth"))
 	a.UCI("set", "ucollect.export.ca_file="+filepath.Join(a.Dir, "ca.pem"))

@@ -350,15 +350,22 @@ func (w *fwWorld) apply(args ...string) firewall.Changes {
 	return ch
 }
 
+// status runs `minipot firewall status`, which exits 1 exactly when what
+// it reports is not fine (a problem, or rules that differ from the
+// settings).
 func (w *fwWorld) status() firewall.Status {
 	w.t.Helper()
 	out, err := w.minipot(nil, "status")
-	if err != nil {
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		w.t.Fatalf("minipot firewall status: %v\n%s", err, out)
 	}
 	var st firewall.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		w.t.Fatalf("status printed %q: %v", out, err)
+	}
+	if fine := st.Problem == "" && st.InSync; fine != (err == nil) {
+		w.t.Errorf("minipot firewall status: exit status %v for problem %q, in sync %v", err, st.Problem, st.InSync)
 	}
 	return st
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minipot/minipot/internal/settings"
 )
 
 var minipotBin string
@@ -80,8 +82,15 @@ type agentProc struct {
 	done   chan struct{}
 }
 
-// fakePorts are the default fake ports (offset 1369) by service key.
-var fakePorts = map[string]int{"23tcp": 1392, "2323tcp": 3692, "80tcp": 1449, "3128tcp": 4497, "8080tcp": 9449, "8123tcp": 9492}
+// fakePorts are the default fake ports (offset 1369) by service key, for
+// every service of the table.
+var fakePorts = func() map[string]int {
+	m := map[string]int{}
+	for _, svc := range settings.Services() {
+		m[svc.Key] = settings.Defaults().FakePort(svc)
+	}
+	return m
+}()
 
 // Addr is host:port of a service's fake.
 func (a *agentProc) Addr(key string) string {

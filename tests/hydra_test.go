@@ -2,10 +2,12 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +17,11 @@ import (
 // TestHydra: hydra finds no valid password on any fake, and every attempt
 // it made is in the store.
 //
-// hydra's telnet module claims attempts it never sends: on a connection
-// that stays open after "Login incorrect" it drops the first letter of the
-// next login and sends the login again as the password, and it counts the
-// server's close as the answer to an attempt it never typed (against real
-// BusyBox as much as against the fake). So for telnet, the attempts are
-// read from the bytes hydra put on the wire, through a recording relay.
+// hydra's telnet module claims attempts it never sends: it counts the
+// server's close after the last attempt of a connection as the answer to
+// one it never typed (against real BusyBox as much as against the fake).
+// So for telnet, the attempts are read from the bytes hydra put on the
+// wire, through a recording relay.
 func TestHydra(t *testing.T) {
 	hydra := need(t, "hydra")
 	a := startAgent(t, nil)
@@ -72,6 +73,10 @@ func TestHydra(t *testing.T) {
 		{"80tcp", []string{"http-get", "/"}},
 		{"3128tcp", []string{"http-proxy"}},
 		{"8080tcp", []string{"http-proxy"}},
+		{"21tcp", []string{"ftp"}},
+		{"22tcp", []string{"ssh"}},
+		{"25tcp", []string{"smtp"}},           // AUTH LOGIN
+		{"587tcp", []string{"smtp", "PLAIN"}}, // AUTH PLAIN
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			hydraRun(t, a.Addr(c.key), c.module...)
@@ -84,9 +89,81 @@ func TestHydra(t *testing.T) {
 	}
 }
 
+// TestHydraTelnetRepeated runs hydra's telnet module, users × passwords,
+// many times against one agent: every run must end with 0 valid passwords,
+// and the store must hold exactly the attempts hydra put on the wire, no
+// more, no fewer, none altered. (A second attempt on a connection was once
+// stored as oot/oot: the fake answered hydra's WILL LINEMODE with DONT, which
+// BusyBox never does, and hydra's character mode then typed CR NUL for the
+// first letter of the login; so every stored user must be one hydra was
+// given.) Runs go ten at a time, each through a relay of its
+// own whose connections come from a source address of their own, so each
+// run's rows are told apart by address.
+func TestHydraTelnetRepeated(t *testing.T) {
+	hydra := need(t, "hydra")
+	const runs, parallel = 20, 10
+	a := startAgent(t, map[string]string{"agent.login_delay": "50ms", "limits.max_per_ip": "64"})
+	dir := t.TempDir()
+	users, pws := filepath.Join(dir, "users.txt"), filepath.Join(dir, "pw.txt")
+	os.WriteFile(users, []byte("root\nadmin\nsupport\n"), 0o644)
+	os.WriteFile(pws, []byte("admin\n1234\nxc3511\nvizxv\n"), 0o644)
+	type result struct {
+		src   string
+		out   string
+		err   error
+		pairs []string
+	}
+	results := make([]result, runs)
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			src := fmt.Sprintf("127.0.%d.%d", 100+i/200, 1+i%200)
+			relay := newRecordingRelayFrom(t, a.Addr("23tcp"), src)
+			host, port, _ := net.SplitHostPort(relay.addr())
+			out, err := run(t, 2*time.Minute, hydra, "-L", users, "-P", pws, "-t", "2", "-I", "-s", port, host, "telnet")
+			results[i] = result{src: src, out: out, err: err, pairs: relay.close()}
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if !strings.Contains(r.out, "0 valid password") {
+			t.Errorf("run %d: hydra did not complete with 0 valid passwords: %v\n%s", i, r.err, r.out)
+		}
+	}
+	eventually(t, 10*time.Second, "every run's attempts stored exactly", func() (bool, string) {
+		stored := map[string][]string{}
+		for _, e := range readEvents(t, a.DB) {
+			if e.Service == "23tcp" && e.Action == "login" {
+				stored[e.SrcIP] = append(stored[e.SrcIP], e.Username+"/"+e.Password)
+			}
+		}
+		var bad []string
+		for i, r := range results {
+			want, got := slices.Clone(r.pairs), slices.Clone(stored[r.src])
+			slices.Sort(want)
+			slices.Sort(got)
+			garbled := slices.ContainsFunc(want, func(p string) bool {
+				u, _, _ := strings.Cut(p, "/")
+				return u != "root" && u != "admin" && u != "support"
+			})
+			// 2 tasks, 3 attempts per connection before the server closes.
+			if len(want) < 6 || garbled || !slices.Equal(want, got) {
+				bad = append(bad, fmt.Sprintf("run %d: hydra sent %q, stored %q", i, want, got))
+			}
+		}
+		return len(bad) == 0, strings.Join(bad, "\n")
+	})
+}
+
 // recordingRelay forwards connections to the agent and keeps what each
 // client sent.
 type recordingRelay struct {
+	src  string // source address of the connections to the agent, "" any
 	ln   net.Listener
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -94,18 +171,27 @@ type recordingRelay struct {
 }
 
 func newRecordingRelay(t *testing.T, target string) *recordingRelay {
+	return newRecordingRelayFrom(t, target, "")
+}
+
+// newRecordingRelayFrom relays to target from the source address src.
+func newRecordingRelayFrom(t *testing.T, target, src string) *recordingRelay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recordingRelay{ln: ln}
+	r := &recordingRelay{ln: ln, src: src}
+	var d net.Dialer
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", target)
+			up, err := d.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue

@@ -104,8 +104,9 @@ func TestLuCIAppFiles(t *testing.T) {
 }
 
 // TestLuCIView loads the view in headless chromium through a LuCI
-// stand-in whose ubus calls reach the real rpcd plugin, a real API and a
-// real agent: the switches show the file, saving changes the file and the
+// stand-in whose ubus calls go through OpenWrt's real ubusd and rpcd
+// (luci_ubus_test.go) to the plugin as the package installs it, a real API
+// and a real agent: the switches show the file, saving changes the file and the
 // services, a telnet bot's attempt shows up (as text, whatever it typed),
 // apply and both purges work, a stale ETag is refused, and a read-only
 // session, a refused call and a missing API are each shown for what they
@@ -297,7 +298,7 @@ func TestLuCIView(t *testing.T) {
 	// No API behind the plugin: the page says so, with the plugin's reason.
 	b.navigate(srv.URL + "/standin/index.html?ubus=/ubus-noapi&view=view.minipot.datacollection")
 	b.waitFor("the view says the service is unreachable", `window.__luci && window.__luci.ready && document.querySelector('#minipot-unavailable pre').textContent != ''`)
-	if msg := evalJS[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "no-api.sock") {
+	if msg := evalJS[string](b, `document.querySelector('#minipot-unavailable pre').textContent`); !strings.Contains(msg, "is `minipot api` running?") {
 		t.Errorf("unreachable API: the page says %q", msg)
 	}
 }

@@ -1,13 +1,13 @@
 package tests
 
 import (
-	"bytes"
-	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
@@ -24,57 +24,52 @@ const (
 	luciPot  = "../luci-app/po/templates/minipot.pot"
 )
 
-// ubus status codes (libubus) the stand-in answers with.
-const (
-	ubusOK               = 0
-	ubusInvalidArgument  = 2
-	ubusNotFound         = 4
-	ubusPermissionDenied = 6
-)
-
-// ubusStandin is uhttpd's /ubus endpoint and rpcd in one: it takes LuCI's
-// JSON-RPC "call" requests, refuses what the app's rpcd ACL does not grant,
-// and runs the real plugin (`minipot rpcd call METHOD`, arguments on stdin)
-// against a real API, answering [status, data] as ubus does.
-type ubusStandin struct {
-	t      *testing.T
-	socket string
-	grants map[string]bool // "object.method"
+// ubusGateway is uhttpd's /ubus endpoint (uhttpd-mod-ubus, which is not
+// built here) in front of OpenWrt's real ubusd and rpcd: it takes LuCI's
+// JSON-RPC "call" requests and does what uhttpd does with them, `session
+// access` and then the call with ubus_rpc_session added, on a session
+// that rpcd opened for one of the logins of the test's /etc/config/rpcd.
+// The page's own session id (the stand-in's boot page makes one up) is
+// replaced by that session's: logging in is LuCI's server side, not the
+// view's. rpcd runs the plugin as the package installs it, so every call
+// passes the app's real ACL and the plugin's real path.
+type ubusGateway struct {
+	t   *testing.T
+	u   *owUbus
+	sid string
 
 	mu     sync.Mutex
 	calls  []string
 	denied []string
 }
 
-func newUbusStandin(t *testing.T, socket string) *ubusStandin {
+// newUbusStandin is the gateway for a login with luci-app-minipot's full
+// ACL, with the API on socket.
+func newUbusStandin(t *testing.T, socket string) *ubusGateway {
 	t.Helper()
-	read, write := aclGrants(t)
-	u := &ubusStandin{t: t, socket: socket, grants: map[string]bool{}}
-	for _, m := range append(read, write...) {
-		u.grants[m] = true
-	}
-	return u
+	return newGateway(t, socket, "admin")
 }
 
-// newReadOnlyUbusStandin grants the read half of the ACL only: a user
-// whose session has read access to the page.
-func newReadOnlyUbusStandin(t *testing.T, socket string) *ubusStandin {
+// newReadOnlyUbusStandin is the gateway for a login granted the ACL's
+// read half only.
+func newReadOnlyUbusStandin(t *testing.T, socket string) *ubusGateway {
 	t.Helper()
-	read, _ := aclGrants(t)
-	u := &ubusStandin{t: t, socket: socket, grants: map[string]bool{}}
-	for _, m := range read {
-		u.grants[m] = true
-	}
-	return u
+	return newGateway(t, socket, "viewer")
 }
 
-func (u *ubusStandin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func newGateway(t *testing.T, socket, user string) *ubusGateway {
+	t.Helper()
+	u := startOpenWrtUbus(t, owUbusOpts{apiSocket: socket})
+	return &ubusGateway{t: t, u: u, sid: u.login(user)}
+}
+
+func (g *ubusGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		ID     json.RawMessage   `json:"id"`
 		Method string            `json:"method"`
 		Params []json.RawMessage `json:"params"`
 	}
-	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil || req.Method != "call" || len(req.Params) != 4 {
+	if r.Method != http.MethodPost || json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req) != nil || req.Method != "call" || len(req.Params) != 4 {
 		http.Error(w, "not a ubus JSON-RPC call", http.StatusBadRequest)
 		return
 	}
@@ -82,59 +77,33 @@ func (u *ubusStandin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
 	}
-	var sid, object, method string
-	var args map[string]json.RawMessage
-	if json.Unmarshal(req.Params[0], &sid) != nil || json.Unmarshal(req.Params[1], &object) != nil ||
-		json.Unmarshal(req.Params[2], &method) != nil || json.Unmarshal(req.Params[3], &args) != nil {
+	var object, method string
+	var args map[string]any
+	if json.Unmarshal(req.Params[1], &object) != nil || json.Unmarshal(req.Params[2], &method) != nil ||
+		json.Unmarshal(req.Params[3], &args) != nil {
 		reply(ubusInvalidArgument)
 		return
 	}
 	name := object + "." + method
-	u.mu.Lock()
-	u.calls = append(u.calls, name)
-	granted := u.grants[name]
-	if !granted {
-		u.denied = append(u.denied, name)
+	status, obj := g.u.call(g.sid, object, method, args)
+	g.mu.Lock()
+	g.calls = append(g.calls, name)
+	if status == ubusPermissionDenied {
+		g.denied = append(g.denied, name)
 	}
-	u.mu.Unlock()
-	if !granted {
-		reply(ubusPermissionDenied)
-		return
-	}
-	if object != "minipot" {
-		reply(ubusNotFound)
-		return
-	}
-	// uhttpd adds the caller's session to every call, as on a router.
-	if args == nil {
-		args = map[string]json.RawMessage{}
-	}
-	args["ubus_rpc_session"], _ = json.Marshal(sid)
-	in, _ := json.Marshal(args)
-
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, minipotBin, "rpcd", "call", method)
-	cmd.Env = append(os.Environ(), "MINIPOT_API_SOCKET="+u.socket)
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Run() // rpcd ignores the exit status; the reply says what happened
-	var obj map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &obj); err != nil || obj == nil {
-		// rpcd turns anything but a JSON object into a bare status.
-		u.t.Logf("ubus %s: the plugin printed no object: %q %s", name, stdout.String(), stderr.String())
-		reply(ubusInvalidArgument)
+	g.mu.Unlock()
+	if status != ubusOK {
+		reply(status)
 		return
 	}
 	reply(ubusOK, obj)
 }
 
 // callLog returns the calls made and those the ACL refused.
-func (u *ubusStandin) callLog() (calls, denied []string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]string(nil), u.calls...), append([]string(nil), u.denied...)
+func (g *ubusGateway) callLog() (calls, denied []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.calls...), append([]string(nil), g.denied...)
 }
 
 // aclMethods returns "object.method" for every ubus method the app's rpcd
@@ -312,4 +281,39 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestNULShownAlike: a password with a NUL byte shows the same in the
+// LuCI view (through OpenWrt's rpcd and ubusd, where it travels as
+// {"base64": ...}) as on the API's own page: the whole text, as stored.
+func TestNULShownAlike(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "1"})
+	p := startAPI(t, a)
+	const password = "before\x00after<b>"
+	rawHTTP(t, a.Addr("80tcp"), "GET /nul HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "+
+		base64.StdEncoding.EncodeToString([]byte("root:"+password))+"\r\n\r\n")
+	eventually(t, 10*time.Second, "the attempt is stored", func() (bool, string) {
+		var page struct {
+			Events []struct {
+				Password string `json:"password"`
+			} `json:"events"`
+		}
+		p.get(t, "/api/v1/events?action=login", &page)
+		return len(page.Events) == 1 && page.Events[0].Password == password, jsonString(page)
+	})
+	want := jsonString(password) // JS string literal of the exact text
+
+	mux := http.NewServeMux()
+	mux.Handle("/ubus", newUbusStandin(t, p.Socket))
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.Handle("/luci-static/", http.FileServer(http.Dir("../luci-app/htdocs")))
+	mux.Handle("/standin/", http.StripPrefix("/standin/", http.FileServer(http.Dir("luci-standin"))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b.navigate(srv.URL + "/standin/index.html?view=view.minipot.datacollection")
+	b.waitFor("the LuCI view shows the whole password", `window.__luci && window.__luci.ready && document.body.textContent.includes(`+want+`)`)
+
+	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the API's page shows the whole password", `document.body.textContent.includes(`+want+`)`)
 }

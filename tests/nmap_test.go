@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -43,5 +44,37 @@ func TestNmapFingerprint(t *testing.T) {
 	}
 	if !strings.Contains(out, "Host: OpenWrt") {
 		t.Errorf("nmap did not read the host name from the telnet banner:\n%s", out)
+	}
+}
+
+// TestNmapNewServices: `nmap -sV` names the FTP, SMTP and SSH fakes as the
+// servers they pass for, with nmap's own probes (no real vsftpd, Postfix
+// or Dropbear runs on this machine to measure: the rows are what nmap's
+// service database says for their banners).
+func TestNmapNewServices(t *testing.T) {
+	nmap := need(t, "nmap")
+	a := startAgent(t, nil)
+	want := map[string]string{
+		"21tcp":  "ftp vsftpd 3.0.3",
+		"22tcp":  "ssh Dropbear sshd 2022.82 (protocol 2.0)",
+		"25tcp":  "smtp Postfix smtpd",
+		"587tcp": "smtp Postfix smtpd",
+	}
+	var ports []string
+	for key := range want {
+		ports = append(ports, fmt.Sprint(fakePorts[key]))
+	}
+	out, err := run(t, 3*time.Minute, nmap, "-sV", "-Pn", "-n", "-p", strings.Join(ports, ","), a.Host)
+	if err != nil {
+		t.Fatalf("nmap: %v\n%s", err, out)
+	}
+	for key, w := range want {
+		row := regexp.MustCompile(`(?m)^` + fmt.Sprint(fakePorts[key]) + `/tcp\s+open\s+(.+)$`).FindStringSubmatch(out)
+		if row == nil || strings.Join(strings.Fields(row[1]), " ") != w {
+			t.Errorf("%s: nmap says %q, want %q\n%s", key, row, w, out)
+		}
+	}
+	if strings.Contains(out, "unknown") || strings.Contains(out, "honeypot") {
+		t.Errorf("nmap is not fooled:\n%s", out)
 	}
 }

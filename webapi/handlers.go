@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -149,14 +150,17 @@ type AgentState struct {
 
 // ServiceState is one minipot: configured, and listening or not and why.
 type ServiceState struct {
-	Key       string `json:"key"`
-	Label     string `json:"label"`
-	Port      int    `json:"port"`
-	FakePort  int    `json:"fake_port"`
-	Enabled   bool   `json:"enabled"` // by the settings (the master switch included)
-	Listening bool   `json:"listening"`
-	Address   string `json:"address,omitempty"`
-	Reason    string `json:"reason,omitempty"` // why not listening
+	Key         string `json:"key"`
+	Label       string `json:"label"`
+	Kind        string `json:"kind"`
+	Server      string `json:"server"`      // the real server the fake passes for
+	Description string `json:"description"` // one sentence for the pages
+	Port        int    `json:"port"`
+	FakePort    int    `json:"fake_port"`
+	Enabled     bool   `json:"enabled"` // by the settings (the master switch included)
+	Listening   bool   `json:"listening"`
+	Address     string `json:"address,omitempty"`
+	Reason      string `json:"reason,omitempty"` // why not listening
 }
 
 // FirewallState is the rules' part of the status.
@@ -214,7 +218,8 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		doc.Agent.Note = repErr.Error()
 	}
 	for _, svc := range settings.Services() {
-		st := ServiceState{Key: svc.Key, Label: svc.Label, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
+		st := ServiceState{Key: svc.Key, Label: svc.Label, Kind: string(svc.Kind), Server: svc.Server,
+			Description: svc.Description, Port: svc.Port, FakePort: snap.settings.FakePort(svc),
 			Enabled: snap.settings.ServiceEnabled(svc.Key)}
 		switch {
 		case repErr != nil:
@@ -234,7 +239,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	doc.Store = StoreState{Path: a.storePath(snap)}
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
-		if rep.Store.Path != "" && rep.Store.Path != doc.Store.Path {
+		if rep.Store.Path != "" && !samePath(rep.Store.Path, doc.Store.Path) {
 			doc.Store.Note = "the agent writes to " + rep.Store.Path + " until it restarts (a new store.path takes effect then)"
 		}
 	}
@@ -620,6 +625,41 @@ type PurgeResult struct {
 	Note   string `json:"note,omitempty"`
 }
 
+// purgeTarget is the store a purge must act on: the one the agent writes.
+// The API opens only the path of the settings (see storePath), so it
+// refuses, and says why, whenever that may not be the agent's store: the
+// settings file does not parse or holds invalid options (the API would
+// fall back to the default path), or the running agent reports another
+// path (store.path changed, and the agent writes the old one until it
+// restarts). With the agent not running, the settings' store is the one it
+// will write.
+func (a *API) purgeTarget(snap snapshot) (string, error) {
+	const nothing = "Nothing was purged."
+	if snap.parseErr != nil {
+		return "", fmt.Errorf("the settings file does not parse (%v), so which store the agent writes is unknown: fix the file, then purge. %s", snap.parseErr, nothing)
+	}
+	if snap.invalid != nil {
+		return "", fmt.Errorf("the settings file has invalid options (%v), so which store the agent writes is unknown: fix them, then purge. %s", snap.invalid, nothing)
+	}
+	path := a.storePath(snap)
+	rep, err := a.cfg.Agent.Report()
+	if err == nil && rep.Store.Path != "" && !samePath(rep.Store.Path, path) {
+		return "", fmt.Errorf("the agent writes %s, but the settings name %s: a new store.path takes effect when the agent restarts. Restart it (/etc/init.d/minipot restart), then purge. %s", rep.Store.Path, path, nothing)
+	}
+	return path, nil
+}
+
+// samePath reports whether two store paths name the same file; the agent
+// reports an absolute path.
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
 func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -654,8 +694,14 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	path, err := a.purgeTarget(snap)
+	if err != nil {
+		a.cfg.Log.Warn().Err(err).Str("scope", req.Scope).Str("peer", peerOf(r)).Msg("purge refused")
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
 	res := PurgeResult{Scope: req.Scope, Purged: true}
-	h, release, err := a.useStore(a.storePath(snap))
+	h, release, err := a.useStore(path)
 	if errors.Is(err, errNoStore) {
 		res.Note = "no events stored yet"
 		writeJSON(w, http.StatusOK, res)

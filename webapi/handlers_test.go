@@ -111,7 +111,7 @@ func TestEvents(t *testing.T) {
 		t.Errorf("attacker text is not escaped: %s", r.body)
 	}
 
-	for _, q := range []string{"service=25tcp", "action=hack", "src_ip=1.2.3", "since=yesterday-ish", "limit=0", "limit=5000",
+	for _, q := range []string{"service=443tcp", "action=hack", "src_ip=1.2.3", "since=yesterday-ish", "limit=0", "limit=5000",
 		"cursor=abc", "servce=23tcp", "service=23tcp&service=80tcp", "since=3600"} {
 		if r := e.do("GET", "/api/v1/events?"+q, ""); r.status != 400 {
 			t.Errorf("%s: %d %s", q, r.status, r.body)

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/minipot/minipot/internal/settings"
 )
@@ -55,14 +54,18 @@ type AgentDoc struct {
 	LoginDelay string `json:"login_delay"`
 	Attempts   int    `json:"attempts"`
 	LogLevel   string `json:"log_level"`
+	HostKeys   string `json:"host_keys"`
 }
 
 // LimitsDoc is section limits.
 type LimitsDoc struct {
 	MaxConnections int    `json:"max_connections"`
 	MaxPerIP       int    `json:"max_per_ip"`
+	MaxPerNetwork  int    `json:"max_per_network"`
 	IdleTimeout    string `json:"idle_timeout"`
 	SessionTimeout string `json:"session_timeout"`
+	LoginTimeout   string `json:"login_timeout"`
+	HeaderTimeout  string `json:"header_timeout"`
 	LineMax        int    `json:"line_max"`
 	RequestLineMax int    `json:"request_line_max"`
 	HeaderBytes    int    `json:"header_bytes"`
@@ -107,46 +110,28 @@ type ExportDoc struct {
 	WebhookLogin bool   `json:"webhook_login"`
 }
 
-func exportDocOf(e settings.Export) ExportDoc {
-	return ExportDoc{Enabled: e.Enabled, Broker: e.Broker, TopicPrefix: e.TopicPrefix, SensorID: e.SensorID,
-		CAFile: e.CAFile, CertFile: e.CertFile, KeyFile: e.KeyFile, AuthFile: e.AuthFile,
-		BatchSize: e.BatchSize, Interval: settings.FormatDuration(e.Interval), Rate: e.Rate,
-		Credentials: e.Credentials, WebhookURL: e.WebhookURL, WebhookRate: e.WebhookRate, WebhookLogin: e.WebhookLogin}
-}
-
-// docOf renders s.
+// docOf renders s. Every option of the fields table
+// (settings.Settings.Options) lands in the document field of the same
+// path (see jsonPath); only fakes.disable is shown per service.
 func docOf(s settings.Settings) SettingsDoc {
-	d := SettingsDoc{
-		Enabled:        s.Enabled,
-		LogCredentials: s.LogCredentials,
-		RedirOffset:    s.RedirOffset,
-		MarkMask:       fmt.Sprintf("0x%X", s.MarkMask),
-		Services:       map[string]ServiceDoc{},
-		Agent: AgentDoc{
-			Listen: s.Agent.Listen, Hostname: s.Agent.Hostname,
-			LoginDelay: settings.FormatDuration(s.Agent.LoginDelay),
-			Attempts:   s.Agent.Attempts, LogLevel: s.Agent.LogLevel,
-		},
-		Limits: LimitsDoc{
-			MaxConnections: s.Limits.MaxConns, MaxPerIP: s.Limits.MaxPerIP,
-			IdleTimeout:    settings.FormatDuration(s.Limits.Idle),
-			SessionTimeout: settings.FormatDuration(s.Limits.Session),
-			LineMax:        s.Limits.LineMax, RequestLineMax: s.Limits.RequestLine,
-			HeaderBytes: s.Limits.HeaderBytes, HeaderCount: s.Limits.HeaderCount,
-			BodyMax: s.Limits.BodyMax, BodyExcerpt: s.Limits.BodyExcerpt, Requests: s.Limits.Requests,
-		},
-		Store: StoreDoc{
-			Path: s.Store.Path, MaxAge: settings.FormatDuration(s.Store.MaxAge),
-			MaxRows: s.Store.MaxRows, Queue: s.Store.Queue,
-		},
-		Firewall: FirewallDoc{
-			Backend: s.Firewall.Backend, WANDevices: slices.Clone(s.Firewall.WANDevices),
-			WANZone: s.Firewall.WANZone, IPv6: s.Firewall.IPv6,
-		},
-	}
-	d.Export = exportDocOf(s.Export)
-	if d.Firewall.WANDevices == nil {
-		d.Firewall.WANDevices = []string{}
+	d := SettingsDoc{Services: map[string]ServiceDoc{}}
+	root := reflect.ValueOf(&d).Elem()
+	for _, o := range s.Options() {
+		f, ok := docField(root, jsonPath(o))
+		if !ok {
+			continue // fakes.disable; TestDocFollowsTheFieldsTable covers the rest
+		}
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(o.Value == "1")
+		case reflect.Int:
+			n, _ := strconv.Atoi(o.Value)
+			f.SetInt(int64(n))
+		case reflect.String:
+			f.SetString(o.Value)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf(append([]string{}, o.Items...)))
+		}
 	}
 	for _, svc := range settings.Services() {
 		d.Services[svc.Key] = ServiceDoc{
@@ -157,72 +142,40 @@ func docOf(s settings.Settings) SettingsDoc {
 	return d
 }
 
-// settingsPatch is a partial SettingsDoc: nil is "not given".
-type settingsPatch struct {
-	Enabled        *bool                    `json:"enabled"`
-	LogCredentials *bool                    `json:"log_credentials"`
-	RedirOffset    *int                     `json:"redir_offset"`
-	MarkMask       *string                  `json:"mark_mask"`
-	Services       map[string]*servicePatch `json:"services"`
-	Agent          *struct {
-		Listen     *string `json:"listen"`
-		Hostname   *string `json:"hostname"`
-		LoginDelay *string `json:"login_delay"`
-		Attempts   *int    `json:"attempts"`
-		LogLevel   *string `json:"log_level"`
-	} `json:"agent"`
-	Limits *struct {
-		MaxConnections *int    `json:"max_connections"`
-		MaxPerIP       *int    `json:"max_per_ip"`
-		IdleTimeout    *string `json:"idle_timeout"`
-		SessionTimeout *string `json:"session_timeout"`
-		LineMax        *int    `json:"line_max"`
-		RequestLineMax *int    `json:"request_line_max"`
-		HeaderBytes    *int    `json:"header_bytes"`
-		HeaderCount    *int    `json:"header_count"`
-		BodyMax        *int    `json:"body_max"`
-		BodyExcerpt    *int    `json:"body_excerpt"`
-		Requests       *int    `json:"requests"`
-	} `json:"limits"`
-	Store *struct {
-		Path    *string `json:"path"`
-		MaxAge  *string `json:"max_age"`
-		MaxRows *int    `json:"max_rows"`
-		Queue   *int    `json:"queue"`
-	} `json:"store"`
-	Firewall *struct {
-		Backend    *string   `json:"backend"`
-		WANDevices *[]string `json:"wan_devices"`
-		WANZone    *string   `json:"wan_zone"`
-		IPv6       *bool     `json:"ipv6"`
-	} `json:"firewall"`
-	Export *struct {
-		Enabled      *bool   `json:"enabled"`
-		Broker       *string `json:"broker"`
-		TopicPrefix  *string `json:"topic_prefix"`
-		SensorID     *string `json:"sensor_id"`
-		CAFile       *string `json:"ca_file"`
-		CertFile     *string `json:"cert_file"`
-		KeyFile      *string `json:"key_file"`
-		AuthFile     *string `json:"auth_file"`
-		BatchSize    *int    `json:"batch_size"`
-		Interval     *string `json:"interval"`
-		Rate         *int    `json:"rate"`
-		Credentials  *bool   `json:"credentials"`
-		WebhookURL   *string `json:"webhook_url"`
-		WebhookRate  *int    `json:"webhook_rate"`
-		WebhookLogin *bool   `json:"webhook_login"`
-	} `json:"export"`
-	// Read-only: what GET shows, accepted back and ignored.
-	Errors json.RawMessage `json:"errors"`
+// jsonPath is where an option stands in the settings document: section
+// fakes at the top, the others under their section's name, with UCI's
+// option names. "" for fakes.disable, which is shown per service.
+func jsonPath(o settings.Option) string {
+	switch {
+	case o.Path() == "fakes.disable":
+		return ""
+	case o.Section == "fakes":
+		return o.Name
+	}
+	return o.Section + "." + o.Name
 }
 
-type servicePatch struct {
-	Enabled  *bool   `json:"enabled"`
-	Port     *int    `json:"port"`
-	FakePort *int    `json:"fake_port"`
-	Kind     *string `json:"kind"`
-	Label    *string `json:"label"`
+// docField finds the field of a document struct at a dotted JSON path.
+func docField(v reflect.Value, path string) (reflect.Value, bool) {
+	if path == "" {
+		return reflect.Value{}, false
+	}
+	for _, name := range strings.Split(path, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		found := false
+		for i := range v.NumField() {
+			if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ","); tag == name {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
 }
 
 // uciField maps a JSON path of the settings document to the UCI option it
@@ -239,40 +192,48 @@ func uciField(jsonPath string) string {
 	return jsonPath
 }
 
+// patch is a partial settings document as decoded JSON (numbers as
+// json.Number): a field left out is "not given".
+type patch map[string]any
+
 // decodePatch reads a partial settings document strictly: the body must
-// be one JSON object, with known fields only, values of the right type and
-// no nulls. Every problem is reported with its field.
-func decodePatch(body []byte) (settingsPatch, settings.Errors) {
-	var p settingsPatch
+// be one JSON object with the fields of SettingsDoc only, values of the
+// right type and no nulls. Every problem is reported with its field.
+func decodePatch(body []byte) (patch, settings.Errors) {
 	var generic any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&generic); err != nil {
-		return p, settings.Errors{{Field: "", Message: "malformed JSON: " + jsonMessage(err)}}
+		return nil, settings.Errors{{Field: "", Message: "malformed JSON: " + jsonMessage(err)}}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return p, settings.Errors{{Field: "", Message: "malformed JSON: more than one value in the body"}}
+		return nil, settings.Errors{{Field: "", Message: "malformed JSON: more than one value in the body"}}
 	}
-	if _, ok := generic.(map[string]any); !ok {
-		return p, settings.Errors{{Field: "", Message: "the body must be a JSON object"}}
+	obj, ok := generic.(map[string]any)
+	if !ok {
+		return nil, settings.Errors{{Field: "", Message: "the body must be a JSON object"}}
 	}
 	var errs settings.Errors
-	checkShape(generic, reflect.TypeOf(p), "", &errs)
+	checkShape(generic, reflect.TypeOf(SettingsDoc{}), "", &errs)
 	if len(errs) > 0 {
-		return p, errs
+		return nil, errs
 	}
-	dec = json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		// checkShape found nothing, so what is left is a number that does
-		// not fit (a fraction, or out of range for an int).
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return p, settings.Errors{{Field: uciField(te.Field), Message: fmt.Sprintf("%s is not a whole number in range", te.Value)}}
+	return patch(obj), nil
+}
+
+// at is the value at a dotted JSON path of the patch.
+func (p patch) at(path string) (any, bool) {
+	var v any = map[string]any(p)
+	for _, name := range strings.Split(path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
 		}
-		return p, settings.Errors{{Field: "", Message: "malformed JSON: " + jsonMessage(err)}}
+		if v, ok = obj[name]; !ok {
+			return nil, false
+		}
 	}
-	return p, nil
+	return v, true
 }
 
 // jsonMessage strips Go's package prefix from a decoding error.
@@ -296,8 +257,8 @@ func checkShape(v any, t reflect.Type, path string, errs *settings.Errors) {
 	bad := func(msg string) {
 		*errs = append(*errs, settings.FieldError{Field: uciField(path), Message: msg})
 	}
-	if t == reflect.TypeOf(json.RawMessage(nil)) {
-		return
+	if t == reflect.TypeOf(settings.Errors(nil)) {
+		return // read-only: what GET shows, accepted back and ignored
 	}
 	if v == nil {
 		bad("must not be null (leave the field out to keep its value)")
@@ -389,154 +350,82 @@ func jsonType(v any) string {
 	return "null"
 }
 
-// applyPatch returns cur with p applied, and the UCI fields p sets. The
-// result is not validated as a whole yet; errors here are values that do
-// not even parse.
-func applyPatch(cur settings.Settings, p settingsPatch) (settings.Settings, []string, settings.Errors) {
+// applyPatch returns cur with p applied, and the UCI fields p sets. Each
+// option of the fields table is looked up at its jsonPath and parsed as
+// its UCI text would be. The result is not validated as a whole yet;
+// errors here are values that do not even parse.
+func applyPatch(cur settings.Settings, p patch) (settings.Settings, []string, settings.Errors) {
 	s := cur
 	s.Disabled = slices.Clone(cur.Disabled)
 	s.Firewall.WANDevices = slices.Clone(cur.Firewall.WANDevices)
 	var touched []string
 	var errs settings.Errors
-	set := func(field string) { touched = append(touched, field) }
 	fail := func(field, msg string) { errs = append(errs, settings.FieldError{Field: field, Message: msg}) }
-	dur := func(field string, v *string, d *time.Duration) {
-		if v == nil {
-			return
+	for _, o := range cur.Options() {
+		v, ok := p.at(jsonPath(o))
+		if jsonPath(o) == "" || !ok {
+			continue
 		}
-		set(field)
-		x, err := settings.ParseDuration(*v)
-		if err != nil {
-			fail(field, err.Error())
-			return
-		}
-		*d = x
-	}
-	setBool := func(field string, v *bool, dst *bool) {
-		if v != nil {
-			set(field)
-			*dst = *v
+		touched = append(touched, o.Path())
+		if err := s.SetOption(o.Path(), uciText(v)...); err != nil {
+			fail(o.Path(), err.Error())
 		}
 	}
-	setInt := func(field string, v *int, dst *int) {
-		if v != nil {
-			set(field)
-			*dst = *v
-		}
-	}
-	setStr := func(field string, v *string, dst *string) {
-		if v != nil {
-			set(field)
-			*dst = *v
-		}
-	}
-	setBool("fakes.enabled", p.Enabled, &s.Enabled)
-	setBool("fakes.log_credentials", p.LogCredentials, &s.LogCredentials)
-	setInt("fakes.redir_offset", p.RedirOffset, &s.RedirOffset)
-	if p.MarkMask != nil {
-		set("fakes.mark_mask")
-		m, err := strconv.ParseUint(strings.TrimSpace(*p.MarkMask), 0, 32)
-		if err != nil {
-			fail("fakes.mark_mask", fmt.Sprintf("%q is not a 32-bit number (e.g. \"0xC0000\")", *p.MarkMask))
-		} else {
-			s.MarkMask = uint32(m)
-		}
-	}
-	keys := make([]string, 0, len(p.Services))
-	for k := range p.Services {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		sp := p.Services[key]
-		set("fakes.disable")
+	services, _ := p["services"].(map[string]any)
+	for _, key := range sortedKeys(services) {
+		sp, _ := services[key].(map[string]any)
+		touched = append(touched, "fakes.disable")
 		svc, ok := settings.LookupService(key)
 		if !ok {
 			fail("fakes.disable", fmt.Sprintf("unknown service %q", key))
 			continue
 		}
-		if sp.Enabled != nil {
+		if on, ok := sp["enabled"].(bool); ok {
 			s.Disabled = slices.DeleteFunc(s.Disabled, func(k string) bool { return k == key })
-			if !*sp.Enabled {
+			if !on {
 				s.Disabled = append(s.Disabled, key)
 			}
 		}
 		// What GET shows may come back unchanged; a different value is
 		// a mistake worth telling.
-		readOnly := func(name string, ok bool) {
-			if !ok {
+		readOnly := func(name string, same bool) {
+			if _, given := sp[name]; given && !same {
 				fail("fakes.disable", fmt.Sprintf("services.%s.%s is read-only", key, name))
 			}
 		}
-		if sp.Port != nil {
-			readOnly("port", *sp.Port == svc.Port)
-		}
-		if sp.FakePort != nil {
-			readOnly("fake_port", *sp.FakePort == cur.FakePort(svc) || *sp.FakePort == svc.Port+s.RedirOffset)
-		}
-		if sp.Kind != nil {
-			readOnly("kind", *sp.Kind == string(svc.Kind))
-		}
-		if sp.Label != nil {
-			readOnly("label", *sp.Label == svc.Label)
-		}
+		num := func(name string) string { n, _ := sp[name].(json.Number); return n.String() }
+		readOnly("port", num("port") == strconv.Itoa(svc.Port))
+		readOnly("fake_port", num("fake_port") == strconv.Itoa(cur.FakePort(svc)) || num("fake_port") == strconv.Itoa(svc.Port+s.RedirOffset))
+		readOnly("kind", sp["kind"] == string(svc.Kind))
+		readOnly("label", sp["label"] == svc.Label)
 	}
 	sort.Strings(s.Disabled)
 	s.Disabled = slices.Compact(s.Disabled)
-	if a := p.Agent; a != nil {
-		setStr("agent.listen", a.Listen, &s.Agent.Listen)
-		setStr("agent.hostname", a.Hostname, &s.Agent.Hostname)
-		dur("agent.login_delay", a.LoginDelay, &s.Agent.LoginDelay)
-		setInt("agent.attempts", a.Attempts, &s.Agent.Attempts)
-		setStr("agent.log_level", a.LogLevel, &s.Agent.LogLevel)
-	}
-	if l := p.Limits; l != nil {
-		setInt("limits.max_connections", l.MaxConnections, &s.Limits.MaxConns)
-		setInt("limits.max_per_ip", l.MaxPerIP, &s.Limits.MaxPerIP)
-		dur("limits.idle_timeout", l.IdleTimeout, &s.Limits.Idle)
-		dur("limits.session_timeout", l.SessionTimeout, &s.Limits.Session)
-		setInt("limits.line_max", l.LineMax, &s.Limits.LineMax)
-		setInt("limits.request_line_max", l.RequestLineMax, &s.Limits.RequestLine)
-		setInt("limits.header_bytes", l.HeaderBytes, &s.Limits.HeaderBytes)
-		setInt("limits.header_count", l.HeaderCount, &s.Limits.HeaderCount)
-		setInt("limits.body_max", l.BodyMax, &s.Limits.BodyMax)
-		setInt("limits.body_excerpt", l.BodyExcerpt, &s.Limits.BodyExcerpt)
-		setInt("limits.requests", l.Requests, &s.Limits.Requests)
-	}
-	if st := p.Store; st != nil {
-		setStr("store.path", st.Path, &s.Store.Path)
-		dur("store.max_age", st.MaxAge, &s.Store.MaxAge)
-		setInt("store.max_rows", st.MaxRows, &s.Store.MaxRows)
-		setInt("store.queue", st.Queue, &s.Store.Queue)
-	}
-	if f := p.Firewall; f != nil {
-		setStr("firewall.backend", f.Backend, &s.Firewall.Backend)
-		if f.WANDevices != nil {
-			set("firewall.wan_devices")
-			s.Firewall.WANDevices = slices.Clone(*f.WANDevices)
-		}
-		setStr("firewall.wan_zone", f.WANZone, &s.Firewall.WANZone)
-		setBool("firewall.ipv6", f.IPv6, &s.Firewall.IPv6)
-	}
-	if e := p.Export; e != nil {
-		setBool("export.enabled", e.Enabled, &s.Export.Enabled)
-		setStr("export.broker", e.Broker, &s.Export.Broker)
-		setStr("export.topic_prefix", e.TopicPrefix, &s.Export.TopicPrefix)
-		setStr("export.sensor_id", e.SensorID, &s.Export.SensorID)
-		setStr("export.ca_file", e.CAFile, &s.Export.CAFile)
-		setStr("export.cert_file", e.CertFile, &s.Export.CertFile)
-		setStr("export.key_file", e.KeyFile, &s.Export.KeyFile)
-		setStr("export.auth_file", e.AuthFile, &s.Export.AuthFile)
-		setInt("export.batch_size", e.BatchSize, &s.Export.BatchSize)
-		dur("export.interval", e.Interval, &s.Export.Interval)
-		setInt("export.rate", e.Rate, &s.Export.Rate)
-		setBool("export.credentials", e.Credentials, &s.Export.Credentials)
-		setStr("export.webhook_url", e.WebhookURL, &s.Export.WebhookURL)
-		setInt("export.webhook_rate", e.WebhookRate, &s.Export.WebhookRate)
-		setBool("export.webhook_login", e.WebhookLogin, &s.Export.WebhookLogin)
-	}
 	sort.Strings(touched)
 	return s, slices.Compact(touched), errs
+}
+
+// uciText is a JSON value of the right shape (checkShape) as UCI text: a
+// list's items, or one value.
+func uciText(v any) []string {
+	switch v := v.(type) {
+	case bool:
+		if v {
+			return []string{"1"}
+		}
+		return []string{"0"}
+	case json.Number:
+		return []string{v.String()}
+	case string:
+		return []string{v}
+	case []any:
+		items := make([]string, 0, len(v))
+		for _, x := range v {
+			items = append(items, uciText(x)...)
+		}
+		return items
+	}
+	return nil
 }
 
 // Change is one option an update changed, as UCI values.
@@ -560,60 +449,13 @@ func diffSettings(a, b settings.Settings) []Change {
 	return out
 }
 
-// flatten lists every option of s with its value as UCI writes it.
+// flatten lists every option of s with its value as UCI writes it, in the
+// order of the fields table.
 func flatten(s settings.Settings) [][2]string {
-	b := func(v bool) string {
-		if v {
-			return "1"
-		}
-		return "0"
+	opts := s.Options()
+	out := make([][2]string, len(opts))
+	for i, o := range opts {
+		out[i] = [2]string{o.Path(), o.Value}
 	}
-	i := strconv.Itoa
-	d := settings.FormatDuration
-	return [][2]string{
-		{"fakes.enabled", b(s.Enabled)},
-		{"fakes.log_credentials", b(s.LogCredentials)},
-		{"fakes.disable", strings.Join(s.Disabled, " ")},
-		{"fakes.redir_offset", i(s.RedirOffset)},
-		{"fakes.mark_mask", fmt.Sprintf("0x%X", s.MarkMask)},
-		{"agent.listen", s.Agent.Listen},
-		{"agent.hostname", s.Agent.Hostname},
-		{"agent.login_delay", d(s.Agent.LoginDelay)},
-		{"agent.attempts", i(s.Agent.Attempts)},
-		{"agent.log_level", s.Agent.LogLevel},
-		{"limits.max_connections", i(s.Limits.MaxConns)},
-		{"limits.max_per_ip", i(s.Limits.MaxPerIP)},
-		{"limits.idle_timeout", d(s.Limits.Idle)},
-		{"limits.session_timeout", d(s.Limits.Session)},
-		{"limits.line_max", i(s.Limits.LineMax)},
-		{"limits.request_line_max", i(s.Limits.RequestLine)},
-		{"limits.header_bytes", i(s.Limits.HeaderBytes)},
-		{"limits.header_count", i(s.Limits.HeaderCount)},
-		{"limits.body_max", i(s.Limits.BodyMax)},
-		{"limits.body_excerpt", i(s.Limits.BodyExcerpt)},
-		{"limits.requests", i(s.Limits.Requests)},
-		{"store.path", s.Store.Path},
-		{"store.max_age", d(s.Store.MaxAge)},
-		{"store.max_rows", i(s.Store.MaxRows)},
-		{"store.queue", i(s.Store.Queue)},
-		{"firewall.backend", s.Firewall.Backend},
-		{"firewall.wan_devices", strings.Join(s.Firewall.WANDevices, " ")},
-		{"firewall.wan_zone", s.Firewall.WANZone},
-		{"firewall.ipv6", b(s.Firewall.IPv6)},
-		{"export.enabled", b(s.Export.Enabled)},
-		{"export.broker", s.Export.Broker},
-		{"export.topic_prefix", s.Export.TopicPrefix},
-		{"export.sensor_id", s.Export.SensorID},
-		{"export.ca_file", s.Export.CAFile},
-		{"export.cert_file", s.Export.CertFile},
-		{"export.key_file", s.Export.KeyFile},
-		{"export.auth_file", s.Export.AuthFile},
-		{"export.batch_size", i(s.Export.BatchSize)},
-		{"export.interval", d(s.Export.Interval)},
-		{"export.rate", i(s.Export.Rate)},
-		{"export.credentials", b(s.Export.Credentials)},
-		{"export.webhook_url", s.Export.WebhookURL},
-		{"export.webhook_rate", i(s.Export.WebhookRate)},
-		{"export.webhook_login", b(s.Export.WebhookLogin)},
-	}
+	return out
 }

@@ -2,12 +2,14 @@ package webapi
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/uci"
@@ -409,5 +411,96 @@ func TestUCIField(t *testing.T) {
 		if got := uciField(in); got != want {
 			t.Errorf("uciField(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestDocFollowsTheFieldsTable: the settings document has a field for
+// every option of the fields table and no other (services and errors
+// aside), so docOf and applyPatch, which go by the table, miss nothing.
+func TestDocFollowsTheFieldsTable(t *testing.T) {
+	root := reflect.ValueOf(&SettingsDoc{}).Elem()
+	want := map[string]bool{}
+	for _, o := range settings.Defaults().Options() {
+		if jsonPath(o) == "" {
+			continue
+		}
+		want[jsonPath(o)] = true
+		if _, ok := docField(root, jsonPath(o)); !ok {
+			t.Errorf("option %s has no field %q in SettingsDoc", o.Path(), jsonPath(o))
+		}
+	}
+	var leaves func(t reflect.Type, prefix string)
+	leaves = func(typ reflect.Type, prefix string) {
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			path := join(prefix, name)
+			if path == "services" || path == "errors" {
+				continue
+			}
+			if typ.Field(i).Type.Kind() == reflect.Struct {
+				leaves(typ.Field(i).Type, path)
+			} else if !want[path] {
+				t.Errorf("SettingsDoc field %s is no option of the fields table", path)
+			}
+		}
+	}
+	leaves(root.Type(), "")
+}
+
+// TestPatchParsesAsTheFile: a patched value is read as the same text in
+// the file would be, with the file's messages.
+func TestPatchParsesAsTheFile(t *testing.T) {
+	cases := []struct {
+		body, field, msg string
+	}{
+		{`{"redir_offset": 1.5}`, "fakes.redir_offset", "not a whole number"},
+		{`{"limits": {"max_per_ip": 1e30}}`, "limits.max_per_ip", "not a whole number"},
+		{`{"agent": {"login_delay": "soon"}}`, "agent.login_delay", "not a duration"},
+		{`{"mark_mask": "0xZZ"}`, "fakes.mark_mask", "not a 32-bit number"},
+	}
+	for _, c := range cases {
+		p, errs := decodePatch([]byte(c.body))
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", c.body, errs)
+		}
+		_, touched, errs := applyPatch(settings.Defaults(), p)
+		if len(errs) != 1 || errs[0].Field != c.field || !strings.Contains(errs[0].Message, c.msg) {
+			t.Errorf("%s: errors %v, want %s: ...%s...", c.body, errs, c.field, c.msg)
+		}
+		if !slices.Equal(touched, []string{c.field}) {
+			t.Errorf("%s: touched %v", c.body, touched)
+		}
+	}
+	p, _ := decodePatch([]byte(`{"firewall": {"wan_devices": ["eth1", "eth0"], "ipv6": false}, "agent": {"login_delay": "1500ms"}}`))
+	s, _, errs := applyPatch(settings.Defaults(), p)
+	if len(errs) > 0 || !slices.Equal(s.Firewall.WANDevices, []string{"eth0", "eth1"}) || s.Firewall.IPv6 || s.Agent.LoginDelay != 1500*time.Millisecond {
+		t.Errorf("applied: %v %+v %+v", errs, s.Firewall, s.Agent)
+	}
+}
+
+// TestPatchNewServices: every service of the table can be switched off
+// and on through the settings document.
+func TestPatchNewServices(t *testing.T) {
+	var off, on []string
+	for _, svc := range settings.Services() {
+		off = append(off, fmt.Sprintf("%q: {\"enabled\": false}", svc.Key))
+		on = append(on, fmt.Sprintf("%q: {\"enabled\": true}", svc.Key))
+	}
+	p, errs := decodePatch([]byte(`{"services": {` + strings.Join(off, ", ") + `}}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s, touched, errs := applyPatch(settings.Defaults(), p)
+	if len(errs) > 0 || len(s.Disabled) != len(settings.Services()) || !slices.Equal(touched, []string{"fakes.disable"}) {
+		t.Fatalf("all off: %v %v %v", errs, s.Disabled, touched)
+	}
+	for _, svc := range settings.Services() {
+		if s.ServiceEnabled(svc.Key) || docOf(s).Services[svc.Key].Enabled {
+			t.Errorf("%s still on", svc.Key)
+		}
+	}
+	p, _ = decodePatch([]byte(`{"services": {` + strings.Join(on, ", ") + `}}`))
+	if s, _, errs = applyPatch(s, p); len(errs) > 0 || len(s.Disabled) != 0 {
+		t.Errorf("all on again: %v %v", errs, s.Disabled)
 	}
 }

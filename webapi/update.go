@@ -367,6 +367,11 @@ func (a *API) converge(ctx context.Context, res *UpdateResult, s settings.Settin
 		return fmt.Errorf("agent: %w", err)
 	}
 	*ag = agentResult(rep, nil, digest)
+	if rep.Store.Path != "" && !samePath(rep.Store.Path, s.Store.Path) {
+		// Not an error: the agent cannot move its open store; say so
+		// rather than let "applied" suggest the new path is in use.
+		ag.Note = "store.path takes effect when the agent restarts: until then it writes " + rep.Store.Path
+	}
 	if rep.ConfigError != "" {
 		ag.Error = rep.ConfigError
 		return fmt.Errorf("the agent refused the settings: %s", rep.ConfigError)

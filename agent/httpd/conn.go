@@ -82,6 +82,7 @@ func (c *conn) release() {
 }
 
 func (c *conn) run(ctx context.Context) error {
+	c.s.ExpectRequest()
 	for {
 		done, err := c.process()
 		if done {
@@ -118,6 +119,9 @@ func (c *conn) process() (bool, error) {
 				return false, nil
 			}
 			c.begin()
+			// The next request's time starts now; this one's body, if it
+			// is skipped, is read within it too.
+			c.s.ExpectRequest()
 			c.r += n
 			c.p.Reset()
 			if c.why != nil || !c.req.HasBody() {

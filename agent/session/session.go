@@ -20,8 +20,9 @@ import (
 // because a configured limit was reached.
 var ErrLimit = errors.New("limit reached")
 
-// Limits bound what one connection may cost. Zero values are not valid;
-// settings.Defaults gives values fit for a router with 256 MB of RAM.
+// Limits bound what one connection may cost. Zero values are not valid,
+// except where a field says what zero means; settings.Defaults gives values
+// fit for a router with 256 MB of RAM.
 type Limits struct {
 	LineMax     int           // bytes of one telnet line
 	RequestLine int           // bytes of one HTTP request line (exploit URLs are long)
@@ -34,7 +35,23 @@ type Limits struct {
 	LoginDelay  time.Duration // before "Login incorrect"
 	Idle        time.Duration // longest wait for the next bytes
 	Session     time.Duration // longest life of a connection
+	// Login is the longest a login attempt may take, from the connection
+	// or the end of the previous attempt (0: DefaultLogin). Every session
+	// starts under it, so a service that never calls Expect still cuts a
+	// client that dawdles, however often it sends a byte.
+	Login time.Duration
+	// Header is the longest an HTTP client may take to send a request's
+	// line and headers, from the connection or the end of the previous
+	// request (0: DefaultHeader).
+	Header time.Duration
 }
+
+// The defaults of Limits.Login (BusyBox login's alarm) and Limits.Header
+// (nginx's client_header_timeout).
+const (
+	DefaultLogin  = 60 * time.Second
+	DefaultHeader = 60 * time.Second
+)
 
 // Config is the immutable per-service view of the settings that a session
 // runs with. A reload builds a new Config; running sessions keep theirs.
@@ -75,6 +92,7 @@ type Session struct {
 	id       int64
 	start    time.Time
 	deadline time.Time // end of the session's life
+	due      time.Time // end of the current Expect, never after deadline: bounds Read
 	in, out  int64
 	rep      *repeats // nil until the first request: telnet never needs it
 	greeted  bool
@@ -100,6 +118,7 @@ func New(c net.Conn, service string, port int, id int64, cfg *Config, sink event
 	now := time.Now()
 	s := &Session{conn: c, cfg: cfg, sink: sink, service: service, port: port, id: id,
 		start: now, deadline: now.Add(cfg.Limits.Session)}
+	s.ExpectLogin()
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
@@ -134,10 +153,37 @@ func (s *Session) Start() time.Time { return s.start }
 func (s *Session) BytesIn() int64  { return s.in }
 func (s *Session) BytesOut() int64 { return s.out }
 
+// Expect gives the peer d from now to finish what the service waits for (a
+// login attempt, a request's headers): a Read past that fails with a
+// timeout. d <= 0 lifts it, leaving the idle and session timeouts.
+func (s *Session) Expect(d time.Duration) {
+	s.due = s.deadline
+	if d > 0 {
+		if t := time.Now().Add(d); t.Before(s.deadline) {
+			s.due = t
+		}
+	}
+}
+
+// ExpectLogin starts the time a login attempt may take (Limits.Login). A
+// session starts under it; a service calls it again after each attempt.
+func (s *Session) ExpectLogin() { s.Expect(orDefault(s.cfg.Limits.Login, DefaultLogin)) }
+
+// ExpectRequest starts the time an HTTP request's line and headers may
+// take (Limits.Header).
+func (s *Session) ExpectRequest() { s.Expect(orDefault(s.cfg.Limits.Header, DefaultHeader)) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
 // Read reads from the peer, waiting at most the idle timeout and never past
-// the end of the session.
+// the end of the current Expect or of the session.
 func (s *Session) Read(p []byte) (int, error) {
-	if err := s.conn.SetReadDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+	if err := s.conn.SetReadDeadline(s.bound(s.cfg.Limits.Idle, s.due)); err != nil {
 		return 0, err
 	}
 	n, err := s.conn.Read(p)
@@ -147,7 +193,7 @@ func (s *Session) Read(p []byte) (int, error) {
 
 // Write writes to the peer; a peer that does not read is a peer that idles.
 func (s *Session) Write(p []byte) (int, error) {
-	if err := s.conn.SetWriteDeadline(s.bound(s.cfg.Limits.Idle)); err != nil {
+	if err := s.conn.SetWriteDeadline(s.bound(s.cfg.Limits.Idle, s.deadline)); err != nil {
 		return 0, err
 	}
 	n, err := s.conn.Write(p)
@@ -155,15 +201,15 @@ func (s *Session) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// bound is d from now, or the end of the session if that comes first. The
+// bound is d from now, or end if that comes first. The
 // deadline is set on every Read and Write rather than only when it has
 // fallen behind: the bookkeeping for that deepened the call chain under
 // every blocked Read enough to double each idle connection's stack, from 2
 // to 4 KiB (TestIdleMemory in agent/telnet shows it).
-func (s *Session) bound(d time.Duration) time.Time {
+func (s *Session) bound(d time.Duration, end time.Time) time.Time {
 	t := time.Now().Add(d)
-	if t.After(s.deadline) {
-		return s.deadline
+	if t.After(end) {
+		return end
 	}
 	return t
 }
@@ -205,10 +251,8 @@ func (s *Session) record(e *event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
-	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
-		e.Username, e.Password = "", ""
-		e.URL, e.Body = scrub(e.URL), scrub(e.Body)
-	}
+	// Bounded first: what is cut off is not stored anyway, and Redact's
+	// work stays bounded by the stored length.
 	e.Method = event.Truncate(e.Method, 32)
 	e.URL = event.Truncate(e.URL, event.MaxText)
 	e.Host = event.Truncate(e.Host, 256)
@@ -217,6 +261,11 @@ func (s *Session) record(e *event.Event) {
 	e.Password = event.Truncate(e.Password, 256)
 	e.Body = event.Truncate(e.Body, event.MaxText)
 	e.Detail = event.Truncate(e.Detail, event.MaxText)
+	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
+		e.Username, e.Password = "", ""
+		e.URL, e.Body, e.Host = Redact(e.URL), Redact(e.Body), Redact(e.Host)
+		e.UserAgent, e.Detail = Redact(e.UserAgent), Redact(e.Detail)
+	}
 	e.Count = 1
 	if e.Action == event.Request {
 		s.request(e)

@@ -105,7 +105,6 @@ type parser struct {
 	// Server-side (WILL) and client-side (DO) states of the accepted options.
 	usEcho, usSGA            uint8
 	himEcho, himSGA, himNAWS uint8
-	refusedUs, refusedHim    [4]uint64 // options refused once already
 }
 
 // reset puts the parser in the state right after the greeting was sent.
@@ -237,10 +236,9 @@ func (p *parser) subByte(c byte) kind {
 }
 
 // negotiate answers WILL/WONT/DO/DONT opt following RFC 1143: it agrees to
-// ECHO and SGA on its side and to ECHO, SGA and NAWS on the client's, refuses
-// the rest, acknowledges every change of state and never answers a request
-// for the state an option already has. A refusal is sent once per option: a
-// peer that repeats a refused request has been told already.
+// ECHO and SGA on its side and to ECHO, SGA and NAWS on the client's, ignores
+// the rest (see refuse), acknowledges every change of state and never answers
+// a request for the state an option already has.
 func (p *parser) negotiate(verb, opt byte, out []byte) []byte {
 	var st *uint8
 	switch verb {
@@ -253,7 +251,7 @@ func (p *parser) negotiate(verb, opt byte, out []byte) []byte {
 		}
 		if st == nil {
 			if verb == cmdDO {
-				return p.refuse(&p.refusedUs, cmdWONT, opt, out)
+				return p.refuse(out)
 			}
 			return out // already off
 		}
@@ -272,7 +270,7 @@ func (p *parser) negotiate(verb, opt byte, out []byte) []byte {
 		}
 		if st == nil {
 			if verb == cmdWILL {
-				return p.refuse(&p.refusedHim, cmdDONT, opt, out)
+				return p.refuse(out)
 			}
 			return out
 		}
@@ -307,14 +305,13 @@ func (p *parser) disable(st *uint8, answer, opt byte, out []byte) []byte {
 	return out
 }
 
-func (p *parser) refuse(set *[4]uint64, answer, opt byte, out []byte) []byte {
-	bit := uint64(1) << (opt & 63)
-	if set[opt>>6]&bit != 0 {
-		return out
-	}
-	set[opt>>6] |= bit
-	return p.reply(answer, opt, out)
-}
+// refuse declines an option the server does not do, by saying nothing:
+// BusyBox telnetd answers no request at all, and a server that answers
+// DONT LINEMODE to hydra's WILL LINEMODE sends its telnet module into
+// character mode, where it types CR NUL in place of the first letter of
+// every login after the first on a connection. Silence is also RFC 1143's
+// refusal in effect: the peer keeps the option off until told otherwise.
+func (p *parser) refuse(out []byte) []byte { return out }
 
 func (p *parser) reply(verb, opt byte, out []byte) []byte {
 	if p.replies >= maxReplies {

@@ -293,6 +293,7 @@ func (c *conn) password(ctx context.Context) (bool, error) {
 	}
 	c.clearLine()
 	c.user, c.pass, c.empties = "", false, 0
+	c.s.ExpectLogin() // the next attempt's time starts
 	if !c.s.Sleep(ctx, c.s.Config().Limits.LoginDelay) {
 		if err := ctx.Err(); err != nil {
 			return true, err

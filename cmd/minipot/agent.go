@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,8 +15,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/minipot/minipot/agent"
+	"github.com/minipot/minipot/agent/ftp"
 	"github.com/minipot/minipot/agent/httpd"
 	"github.com/minipot/minipot/agent/session"
+	"github.com/minipot/minipot/agent/smtp"
+	"github.com/minipot/minipot/agent/ssh"
 	"github.com/minipot/minipot/agent/telnet"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
@@ -37,30 +41,28 @@ const reportEvery = 10 * time.Second
 
 func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding package ucollect")
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+" (created from a built-in default if missing), fakes on 127.0.0.1, store in ./var")
 	allowRoot := fs.Bool("allow-root", false, "run even as root (the agent faces the internet; run it as an unprivileged user)")
 	logLevel := fs.String("log-level", "", "override agent.log_level (debug, info, warn, error)")
 	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the agent's status report, read by the control API")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot agent [-c DIR | --dev] [--log-level L] [--allow-root]")
-		fmt.Fprintln(stderr, "Runs the minipots in the foreground; SIGHUP reloads the settings.")
-		fs.PrintDefaults()
+	u := usage{"agent [-c DIR | --dev] [--log-level L] [--allow-root]",
+		[]string{"Runs the minipots in the foreground; SIGHUP reloads the settings."}}
+	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "minipot agent: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
-	// --dev listens on loopback only, so a developer who is root (as on
-	// CI machines) may run it; anywhere else root needs saying so.
-	if os.Geteuid() == 0 && !*allowRoot && !*dev {
+	// Root is refused in every mode, --dev included: the agent parses what
+	// the internet sends, and a bug in it must not be a root shell.
+	if os.Geteuid() == 0 && !*allowRoot {
 		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
 		return 1
 	}
 	if *dev {
-		if os.Geteuid() == 0 && !*allowRoot {
-			fmt.Fprintln(stderr, "minipot agent: warning: running as root in development mode; never expose it beyond loopback")
-		}
 		*confDir = devConfigDir
 		*runDir = devRunDir
 		if err := seedDevConfig(*confDir); err != nil {
@@ -68,11 +70,22 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, stdout, stderr); err != nil {
+	if err := serveAgent(uci.Dir{Path: *confDir}, *runDir, *logLevel, *dev, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "minipot agent:", err)
 		return 1
 	}
 	return 0
+}
+
+// devLoopback keeps development mode on loopback whatever the settings say
+// (the API may have written agent.listen): `make run`, possibly as root with
+// FIREWALL=1, is never reachable from the network.
+func devLoopback(s *settings.Settings, stderr io.Writer) {
+	if ip, err := netip.ParseAddr(s.Agent.Listen); err == nil && ip.IsLoopback() {
+		return
+	}
+	fmt.Fprintf(stderr, "minipot agent: development mode listens on 127.0.0.1 only, not on %q (agent.listen)\n", s.Agent.Listen)
+	s.Agent.Listen = "127.0.0.1"
 }
 
 func seedDevConfig(dir string) error {
@@ -98,18 +111,65 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 		Level(lvl).With().Timestamp().Logger()
 }
 
-// handlers maps each kind of service to its fake conversation.
-func handlers(svc settings.Service) session.Handler {
-	if svc.Kind == settings.Telnet {
-		return &telnet.Handler{}
-	}
-	return httpd.ForService(svc.Key, svc.Port)
+// servers makes the fake of each server of the service table
+// (settings.Service.Server): the one place a server becomes a handler.
+// TestEveryServerHasAHandler holds it to the table.
+var servers = map[string]func(settings.Service, settings.Settings) (session.Handler, error){
+	settings.BusyBoxTelnetd: func(settings.Service, settings.Settings) (session.Handler, error) { return &telnet.Handler{}, nil },
+	settings.Nginx: func(settings.Service, settings.Settings) (session.Handler, error) {
+		return httpd.NewServer(httpd.Options{}), nil
+	},
+	settings.Squid: func(svc settings.Service, _ settings.Settings) (session.Handler, error) {
+		return httpd.NewProxy(httpd.Options{Port: svc.Port}), nil
+	},
+	settings.Polipo: func(svc settings.Service, _ settings.Settings) (session.Handler, error) {
+		return httpd.NewPolipo(httpd.Options{Port: svc.Port}), nil
+	},
+	settings.Vsftpd:  func(settings.Service, settings.Settings) (session.Handler, error) { return &ftp.Handler{}, nil },
+	settings.Postfix: func(settings.Service, settings.Settings) (session.Handler, error) { return &smtp.Handler{}, nil },
+	settings.Dropbear: func(_ settings.Service, s settings.Settings) (session.Handler, error) {
+		// By default beside the store: a folder the agent may write.
+		dir := s.Agent.HostKeys
+		if dir == "" {
+			dir = filepath.Dir(s.Store.Path)
+		}
+		keys, err := ssh.LoadHostKeys(dir)
+		if err != nil {
+			return nil, err
+		}
+		return ssh.New(keys), nil
+	},
 }
 
-func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Writer) error {
+// makeHandlers makes one handler per service of the table. A service whose
+// handler cannot be made (an SSH host key that cannot be written) is
+// logged and left without one: the agent then reports it as not
+// listening, and the others run.
+func makeHandlers(s settings.Settings, log zerolog.Logger) agent.HandlerFor {
+	made := map[string]session.Handler{}
+	for _, svc := range settings.Services() {
+		mk, ok := servers[svc.Server]
+		if !ok {
+			log.Error().Str("service", svc.Key).Str("server", svc.Server).Msg("no handler for this server")
+			continue
+		}
+		h, err := mk(svc, s)
+		if err != nil {
+			log.Error().Err(err).Str("service", svc.Key).Msg("cannot make the fake")
+			continue
+		}
+		made[svc.Key] = h
+	}
+	return func(svc settings.Service) session.Handler { return made[svc.Key] }
+}
+
+func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, stderr io.Writer) error {
 	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		return err
+	}
+	if dev {
+		devLoopback(&s, stderr)
 	}
 	level := s.Agent.LogLevel
 	if levelOverride != "" {
@@ -121,12 +181,19 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	// The store written until restart, as the report must say: a reload
+	// with a new store.path does not move it, and the API purges only the
+	// store the agent writes.
+	storePath := s.Store.Path
+	if abs, err := filepath.Abs(storePath); err == nil {
+		storePath = abs
+	}
 	defer func() {
 		st.Close()
 		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
 	}()
 
-	a := agent.New(log, withEventLog(st, log), handlers)
+	a := agent.New(log, withEventLog(st, log), makeHandlers(s, log))
 	defer a.Close()
 	if err := a.Apply(s); err != nil {
 		log.Error().Err(err).Msg("some services could not start")
@@ -145,7 +212,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 		}
 		rep.Enabled, rep.LogCredentials = s.Enabled, s.LogCredentials
 		rep.Services, rep.Connections = a.Status(), a.Counters()
-		rep.Store = agent.StoreCounters{Path: s.Store.Path, Written: st.Written(), Dropped: st.Dropped()}
+		rep.Store = agent.StoreCounters{Path: storePath, Written: st.Written(), Dropped: st.Dropped()}
 		rep.Updated = time.Now().UTC()
 		if err := agent.WriteReport(runDir, rep); err != nil {
 			log.Warn().Err(err).Msg("status report")
@@ -183,8 +250,11 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, stdout, stderr io.Wri
 			report()
 			continue
 		}
-		if next.Store.Path != s.Store.Path {
-			log.Warn().Str("path", next.Store.Path).Msg("reload: a new store.path takes effect at restart")
+		if dev {
+			devLoopback(&next, stderr)
+		}
+		if !sameFile(next.Store.Path, storePath) {
+			log.Warn().Str("path", next.Store.Path).Str("writing", storePath).Msg("reload: a new store.path takes effect at restart")
 		}
 		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		if err := a.Apply(next); err != nil {
@@ -204,6 +274,17 @@ func storeOptions(s settings.Settings, log zerolog.Logger) store.Options {
 	}
 }
 
+// tryKind is a command that pokes a fake of each protocol: %[1]s is the
+// host, %[2]s the port, %[3]s both.
+var tryKind = map[settings.Kind]string{
+	settings.Telnet: "telnet %[1]s %[2]s",
+	settings.HTTP:   "curl -i -u admin:admin http://%[3]s/",
+	settings.Proxy:  "curl -i -x http://admin:admin@%[3]s http://example.com/",
+	settings.FTP:    "curl -v ftp://admin:admin@%[3]s/",
+	settings.SMTP:   "swaks --server %[1]s --port %[2]s --auth LOGIN --auth-user admin --auth-password admin --quit-after AUTH",
+	settings.SSH:    "ssh -p %[2]s admin@%[1]s",
+}
+
 // printTryIt tells a person where each fake listens and how to poke it.
 func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
 	for _, st := range statuses {
@@ -213,15 +294,13 @@ func printTryIt(w io.Writer, statuses []agent.ServiceStatus) {
 		}
 		svc, _ := settings.LookupService(st.Key)
 		host, port := splitHostPort(st.Address)
-		try := ""
-		switch svc.Kind {
-		case settings.Telnet:
-			try = fmt.Sprintf("telnet %s %s", host, port)
-		case settings.HTTP:
-			try = fmt.Sprintf("curl -i -u admin:admin http://%s/", st.Address)
-		case settings.Proxy:
-			try = fmt.Sprintf("curl -i -x http://admin:admin@%s http://example.com/", st.Address)
-		}
+		try := fmt.Sprintf(tryKind[svc.Kind], host, port, st.Address)
 		fmt.Fprintf(w, "%-8s (port %d) listening on %-16s try: %s\n", st.Key, st.Port, st.Address, try)
 	}
+}
+
+// sameFile reports whether path names the file at abs.
+func sameFile(path, abs string) bool {
+	p, err := filepath.Abs(path)
+	return err == nil && p == abs
 }

@@ -52,7 +52,6 @@ type apiOptions struct {
 // --listen, on loopback TCP with a bearer token.
 func runAPI(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o apiOptions
 	fs.StringVar(&o.confDir, "c", "/etc/config", "UCI config `dir`ectory holding package ucollect")
 	fs.StringVar(&o.runDir, "run-dir", "/var/run/minipot", "the agent's run `dir`ectory (its agent.json report)")
@@ -65,16 +64,14 @@ func runAPI(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.convergeEvery, "converge-every", time.Minute, "how often to re-apply the rules and recount the statistics")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+", socket ./"+devSocket+", TCP "+devListen+" with the token in ./"+devTokenFile+" (created if missing)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot api [-c DIR] [--run-dir DIR] [--socket PATH] [--socket-group G] [--listen 127.0.0.1:PORT --token-file F] [--firewall] [--dev]")
-		fmt.Fprintln(stderr, "Serves the control API (docs/api.md) until SIGINT or SIGTERM.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	u := usage{"api [-c DIR] [--run-dir DIR] [--socket PATH] [--socket-group G] [--listen 127.0.0.1:PORT --token-file F] [--firewall] [--dev]",
+		[]string{"Serves the control API (docs/api.md) until SIGINT or SIGTERM."}}
+	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "minipot api: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	set := map[string]bool{}

@@ -18,22 +18,19 @@ import (
 // runFirewall is `minipot firewall apply|remove|status`.
 func runFirewall(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("firewall", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding packages ucollect, firewall and network")
 	backend := fs.String("backend", "", "iptables flavour: auto, nft or legacy (default: ucollect.firewall.backend)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot firewall apply|remove|status [-c DIR] [--backend auto|nft|legacy] [--json]")
-		fmt.Fprintln(stderr, "  apply   install or update the redirect rules to match the settings (idempotent)")
-		fmt.Fprintln(stderr, "  remove  delete every rule and chain minipot added")
-		fmt.Fprintln(stderr, "  status  show the rules in place, the decision for each service, and what apply would change")
-		fs.PrintDefaults()
-	}
+	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nft|legacy] [--json]", []string{
+		"  apply   install or update the redirect rules to match the settings (idempotent)",
+		"  remove  delete every rule and chain minipot added",
+		"  status  show the rules in place, the decision for each service, and what apply would change;",
+		"          exits 1 when it reports a problem or the rules differ from the settings"}}
 	// The verb may stand before or after the flags.
 	var verb string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, u, rest, stdout, stderr); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -91,11 +88,16 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
+		code := 0
 		if *asJSON {
-			return writeJSON(stdout, stderr, st)
+			code = writeJSON(stdout, stderr, st)
+		} else {
+			printStatus(stdout, st)
 		}
-		printStatus(stdout, st)
-		return 0
+		if code == 0 && (st.Problem != "" || !st.InSync) {
+			code = 1 // for scripts and monitoring: what it printed is not fine
+		}
+		return code
 	}
 	var ch firewall.Changes
 	if verb == "apply" {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -26,14 +27,24 @@ func commands() []command {
 		{"firewall", "apply, remove or show the redirect rules (root)", runFirewall},
 		{"rpcd", "the rpcd plugin of the ubus object minipot: list, call METHOD", runRPCD},
 		{"uci", "read and edit UCI config files like OpenWrt's uci", runUCI},
-		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int {
-			fmt.Fprintln(stdout, "minipot", version)
-			return 0
-		}},
+		{"version", "print the version", runVersion},
 	}
 }
 
-func usage(w io.Writer) {
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if code, ok := parseFlags(fs, usage{"version", []string{"Prints the version."}}, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "minipot version: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	fmt.Fprintln(stdout, "minipot", version)
+	return 0
+}
+
+func mainUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: minipot COMMAND [ARGS]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
@@ -48,12 +59,12 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stderr)
+		mainUsage(stderr)
 		return 2
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		usage(stdout)
+		mainUsage(stdout)
 		return 0
 	case "--version", "-v":
 		args[0] = "version"
@@ -68,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stderr, "minipot: unknown command %q\n", args[0])
-	usage(stderr)
+	mainUsage(stderr)
 	return 2
 }
 

@@ -18,7 +18,7 @@ func TestFake(t *testing.T) {
 	if _, err := f.Apply(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := f.Status(ctx, s); !st.InSync || len(st.Services) != 12 {
+	if st, _ := f.Status(ctx, s); !st.InSync || len(st.Services) != 2*len(settings.Services()) {
 		t.Errorf("after apply: %+v", st)
 	}
 	other := s

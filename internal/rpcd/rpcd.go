@@ -9,6 +9,9 @@
 // the plugin's exit status and turns anything but a JSON object on stdout
 // into a bare ubus status code, so an error that must keep its message (the
 // API's, with its per-field errors) is a JSON object too: {"error": ...}.
+// rpcd rebuilds the reply as one ubus message (blobmsg, C strings, 1 MiB):
+// blob.go encodes what a C string cannot carry and measures the reply as
+// ubus will.
 package rpcd
 
 import (
@@ -33,10 +36,16 @@ import (
 // call's timeout stays below both so that the caller gets a message, not a
 // bare ubus timeout.
 const (
-	MaxInput = 64 << 10 // the API takes bodies of at most 64 KiB too
-	// MaxReply keeps a reply inside one ubus message (1 MiB in current
-	// libubus; blobmsg takes more room than JSON for small members).
-	MaxReply       = 768 << 10
+	// MaxInput is rpcd's own bound: it hands a plugin at most 65,536
+	// bytes of arguments and cuts the rest (measured: docs/openwrt.md).
+	// The API takes bodies of at most 64 KiB too.
+	MaxInput = 64 << 10
+	// MaxAnswer bounds what the plugin reads of the API's answer; what
+	// rpcd can carry of it is checked as blobmsg (MaxBlob), where the
+	// API's `\u003c` for `<` is one byte again. A byte of a string takes
+	// at most 6 in the API's JSON, so no answer that fits in a ubus
+	// message is over 6 MiB.
+	MaxAnswer      = 6<<20 + 256<<10
 	DefaultSocket  = "/var/run/minipot-api.sock"
 	DefaultTimeout = 18 * time.Second
 )
@@ -327,9 +336,11 @@ type Client struct {
 	Timeout time.Duration
 }
 
-// Do sends the request and returns the API's JSON object (a non-object
-// answer is wrapped as {"result": ...}: ubus replies are objects).
-func (c Client) Do(ctx context.Context, r Request) (map[string]json.RawMessage, error) {
+// Do sends the request and returns the API's JSON object, decoded with
+// UseNumber (a non-object answer is wrapped as {"result": ...}: ubus
+// replies are objects). The answer is decoded as it is read, not copied
+// first: a router has little memory.
+func (c Client) Do(ctx context.Context, r Request) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	var body io.Reader
@@ -358,25 +369,39 @@ func (c Client) Do(ctx context.Context, r Request) (map[string]json.RawMessage, 
 		return nil, &Error{Message: fmt.Sprintf("cannot reach the API on %s (is `minipot api` running?): %v", c.Socket, unwrapURL(err))}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxReply+1))
-	if err != nil {
-		return nil, &Error{Message: fmt.Sprintf("read the API's answer: %v", unwrapURL(err)), HTTPStatus: resp.StatusCode}
-	}
-	if len(data) > MaxReply {
-		return nil, &Error{Message: fmt.Sprintf("the API's answer is over %d KiB, more than a ubus message carries: ask for fewer (limit, top)", MaxReply>>10), HTTPStatus: resp.StatusCode}
-	}
-	obj, perr := asObject(data)
 	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorAnswer))
+		obj, _ := asObject(data)
 		return nil, apiError(resp.StatusCode, obj, data)
 	}
-	if perr != nil {
-		return nil, &Error{Message: fmt.Sprintf("the API answered with malformed JSON: %v", perr), HTTPStatus: resp.StatusCode}
+	// Errors of the plugin's own carry no http_status: the API's 200 is
+	// not the outcome the caller gets.
+	lr := &io.LimitedReader{R: resp.Body, N: MaxAnswer + 1}
+	dec := json.NewDecoder(lr)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		switch {
+		case lr.N <= 0:
+			return nil, &Error{Message: tooLarge(fmt.Sprintf("over %d MiB of JSON", MaxAnswer>>20))}
+		case ctx.Err() != nil:
+			return nil, &Error{Message: fmt.Sprintf("the API on %s did not answer within %s", c.Socket, c.Timeout)}
+		}
+		return nil, &Error{Message: fmt.Sprintf("the API answered with malformed JSON: %v", unwrapURL(err))}
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || obj == nil {
+		obj = map[string]any{"result": v}
 	}
 	if r.AddETag {
-		obj["etag"], _ = json.Marshal(resp.Header.Get("ETag"))
+		obj["etag"] = resp.Header.Get("ETag")
 	}
 	return obj, nil
 }
+
+// maxErrorAnswer bounds what is read of an error answer: the API's error
+// objects are small.
+const maxErrorAnswer = 64 << 10
 
 // asObject decodes a JSON document, wrapping anything but an object.
 func asObject(data []byte) (map[string]json.RawMessage, error) {
@@ -423,32 +448,62 @@ func unwrapURL(err error) error {
 // most MaxInput bytes) from in, asks the API, and returns the reply object
 // to print and whether it is a success. It reads one JSON value, not up to
 // EOF, so a caller that keeps stdin open does not hang it.
+// The reply is what rpcd can carry (ubusReply): strings with a NUL byte
+// encoded, and at most MaxBlob bytes as blobmsg.
 func Call(ctx context.Context, c Client, name string, in io.Reader) (map[string]json.RawMessage, bool) {
-	input, err := readInput(in)
+	obj, err := call(ctx, c, name, in)
 	if err == nil {
-		var req Request
-		if req, err = Build(name, input); err == nil {
-			var obj map[string]json.RawMessage
-			if obj, err = c.Do(ctx, req); err == nil {
-				return obj, true
-			}
+		var reply map[string]json.RawMessage
+		var size int
+		reply, size, err = ubusReply(obj)
+		if err == nil && size > MaxBlob {
+			err = &Error{Message: tooLarge(fmt.Sprintf("%d bytes as a ubus message", size))}
+		}
+		if err == nil {
+			return reply, true
 		}
 	}
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Message: err.Error()}
 	}
-	return e.Reply(), false
+	reply := e.Reply()
+	if members, derr := decodeMembers(reply); derr == nil {
+		if r, _, rerr := ubusReply(members); rerr == nil {
+			reply = r
+		}
+	}
+	return reply, false
+}
+
+func call(ctx context.Context, c Client, name string, in io.Reader) (map[string]any, error) {
+	input, err := readInput(in)
+	if err != nil {
+		return nil, err
+	}
+	req, err := Build(name, input)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(ctx, req)
+}
+
+// tooLarge is the message for an answer ubus cannot carry.
+func tooLarge(what string) string {
+	return fmt.Sprintf("the answer is too large for ubus (%s; a ubus message carries at most %d KiB): ask for fewer (limit, top) and page with cursor", what, ubusMaxMsg>>10)
 }
 
 // readInput reads the first JSON value of in; nothing at all is no input.
+// Arguments that end unfinished at MaxInput bytes were cut by rpcd (or
+// are too large anyway): that is what the caller is told, not the syntax
+// error the cut makes.
 func readInput(in io.Reader) ([]byte, error) {
 	lr := &io.LimitedReader{R: in, N: MaxInput + 1}
 	var raw json.RawMessage
 	err := json.NewDecoder(lr).Decode(&raw)
 	switch {
-	case err != nil && lr.N <= 0:
-		return nil, &Error{Message: fmt.Sprintf("the arguments are over %d bytes", MaxInput)}
+	case err != nil && lr.N <= 1:
+		return nil, &Error{Message: fmt.Sprintf("request too large: the arguments are over %d bytes, more than rpcd passes to a plugin", MaxInput)}
 	case errors.Is(err, io.EOF):
 		return nil, nil
 	case err != nil:

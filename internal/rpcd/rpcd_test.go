@@ -150,7 +150,10 @@ func TestReadInput(t *testing.T) {
 		{"object", `{"a":1}`, `{"a":1}`, ""},
 		{"trailing data ignored", "{\"a\":1}\n{\"b\":2}", `{"a":1}`, ""},
 		{"malformed", `{"a":`, "", "one JSON object"},
-		{"too big", `{"a":"` + strings.Repeat("x", MaxInput) + `"}`, "", "over 65536 bytes"},
+		{"too big", `{"a":"` + strings.Repeat("x", MaxInput) + `"}`, "", "request too large"},
+		// What rpcd passes of a larger argument: its first 65,536 bytes.
+		{"cut by rpcd", (`{"a":"` + strings.Repeat("x", MaxInput))[:MaxInput], "", "request too large"},
+		{"just fits", `{"a":"` + strings.Repeat("x", MaxInput-8) + `"}`, `{"a":"` + strings.Repeat("x", MaxInput-8) + `"}`, ""},
 	} {
 		got, err := readInput(strings.NewReader(tc.in))
 		if tc.err != "" {
@@ -294,11 +297,32 @@ func TestCallTimesOut(t *testing.T) {
 }
 
 func TestCallBoundsTheAnswer(t *testing.T) {
-	c := fakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"a":"`+strings.Repeat("x", MaxReply)+`"}`)
-	})
-	got, ok := Call(context.Background(), c, "status", strings.NewReader("{}"))
-	if ok || !strings.Contains(string(got["error"]), "over") {
-		t.Errorf("%v %.200s", ok, got["error"])
+	for _, tc := range []struct {
+		name   string
+		answer string
+		ok     bool
+	}{
+		{"over MaxAnswer", `{"a":"` + strings.Repeat("x", MaxAnswer) + `"}`, false},
+		// 1000 KiB as blobmsg from 6.1 MB of the API's JSON, where
+		// each < is \u003c. It fits in a ubus message.
+		{"markup fits", `{"a":"` + strings.Repeat(`\u003c`, 1000<<10) + `"}`, true},
+		{"over a ubus message", `{"a":"` + strings.Repeat("x", MaxBlob) + `"}`, false},
+		{"many small members", `{"a":[` + strings.Repeat(`1,`, MaxBlob/8) + `1]}`, false},
+	} {
+		c := fakeAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tc.answer) })
+		got, ok := Call(context.Background(), c, "status", strings.NewReader("{}"))
+		if ok != tc.ok {
+			t.Errorf("%s: ok %v: %.200s", tc.name, ok, got["error"])
+			continue
+		}
+		if !ok && (!strings.Contains(string(got["error"]), "too large") || got["http_status"] != nil) {
+			t.Errorf("%s: %.200s, http_status %s", tc.name, got["error"], got["http_status"])
+		}
+		if ok {
+			var a string
+			if json.Unmarshal(got["a"], &a) != nil || len(a) != 1000<<10 || strings.Contains(string(got["a"]), `\u003c`) {
+				t.Errorf("%s: %.100s", tc.name, got["a"])
+			}
+		}
 	}
 }

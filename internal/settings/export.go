@@ -7,6 +7,11 @@ import (
 	"strings"
 )
 
+// exportCheck is the valid function of an option of section export.
+func exportCheck(option string) func(string) string {
+	return func(v string) string { return checkExport(option, "export", v) }
+}
+
 // checkExport validates the string options of section export that have a
 // shape of their own; it returns "" for every other option.
 func checkExport(option, section, v string) string {

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,60 +18,85 @@ type field struct {
 	ref             func(*Settings) any // pointer to the Settings field
 	min, max        int64               // range for ints and durations (max 0: none)
 	doc             string
+	valid           func(string) string // for a string: why a value is not valid, or ""
 }
 
 func (f field) path() string { return f.section + "." + f.option }
 
 var fields = []field{
-	{"fakes", "enabled", func(s *Settings) any { return &s.Enabled }, 0, 0, "master switch of data collection by the minipots"},
-	{"fakes", "log_credentials", func(s *Settings) any { return &s.LogCredentials }, 0, 0, "store usernames and passwords too"},
-	{"fakes", "disable", func(s *Settings) any { return &s.Disabled }, 0, 0, "list of service keys switched off"},
-	{"fakes", "redir_offset", func(s *Settings) any { return &s.RedirOffset }, 1, 65535, "a fake listens on its real port plus this"},
-	{"fakes", "mark_mask", func(s *Settings) any { return &s.MarkMask }, 0, 0, "the two packet-mark bits the firewall rules may use"},
+	{"fakes", "enabled", func(s *Settings) any { return &s.Enabled }, 0, 0, "master switch of data collection by the minipots", nil},
+	{"fakes", "log_credentials", func(s *Settings) any { return &s.LogCredentials }, 0, 0, "store usernames and passwords too", nil},
+	{"fakes", "disable", func(s *Settings) any { return &s.Disabled }, 0, 0, "list of service keys switched off", nil},
+	{"fakes", "redir_offset", func(s *Settings) any { return &s.RedirOffset }, 1, 65535, "a fake listens on its real port plus this", nil},
+	{"fakes", "mark_mask", func(s *Settings) any { return &s.MarkMask }, 0, 0, "the two packet-mark bits the firewall rules may use", nil},
 
-	{"agent", "listen", func(s *Settings) any { return &s.Agent.Listen }, 0, 0, "address the fakes bind; empty: all addresses"},
-	{"agent", "hostname", func(s *Settings) any { return &s.Agent.Hostname }, 1, 63, "host name shown in telnet prompts and HTTP realms"},
-	{"agent", "login_delay", func(s *Settings) any { return &s.Agent.LoginDelay }, 0, int64(30 * time.Second), "wait before answering Login incorrect"},
-	{"agent", "attempts", func(s *Settings) any { return &s.Agent.Attempts }, 1, 100, "login attempts per telnet connection"},
-	{"agent", "log_level", func(s *Settings) any { return &s.Agent.LogLevel }, 0, 0, "debug, info, warn or error"},
+	{"agent", "listen", func(s *Settings) any { return &s.Agent.Listen }, 0, 0, "address the fakes bind; empty: all addresses", nil},
+	{"agent", "hostname", func(s *Settings) any { return &s.Agent.Hostname }, 1, 63, "host name shown in telnet prompts, HTTP realms and the SMTP greeting", func(v string) string {
+		if !validHostname(v) {
+			return fmt.Sprintf("%q is not a host name (letters, digits, '-' and '.')", v)
+		}
+		return ""
+	}},
+	{"agent", "login_delay", func(s *Settings) any { return &s.Agent.LoginDelay }, 0, int64(30 * time.Second), "wait before answering Login incorrect", nil},
+	{"agent", "attempts", func(s *Settings) any { return &s.Agent.Attempts }, 1, 100, "login attempts per telnet, FTP or SSH connection", nil},
+	{"agent", "host_keys", func(s *Settings) any { return &s.Agent.HostKeys }, 0, 4096, "folder of the SSH fake's host keys; empty: the folder of store.path", nil},
+	{"agent", "log_level", func(s *Settings) any { return &s.Agent.LogLevel }, 0, 0, "debug, info, warn or error", oneOf("debug", "info", "warn", "error")},
 
-	{"limits", "max_connections", func(s *Settings) any { return &s.Limits.MaxConns }, 1, 1 << 20, "connections open at once, all services"},
-	{"limits", "max_per_ip", func(s *Settings) any { return &s.Limits.MaxPerIP }, 1, 1 << 20, "connections open at once from one address"},
-	{"limits", "idle_timeout", func(s *Settings) any { return &s.Limits.Idle }, int64(time.Second), int64(time.Hour), "close a connection silent this long"},
-	{"limits", "session_timeout", func(s *Settings) any { return &s.Limits.Session }, int64(time.Second), int64(24 * time.Hour), "close a connection open this long"},
-	{"limits", "line_max", func(s *Settings) any { return &s.Limits.LineMax }, 64, 1 << 16, "bytes of a telnet line"},
-	{"limits", "request_line_max", func(s *Settings) any { return &s.Limits.RequestLine }, 64, 1 << 16, "bytes of an HTTP request line"},
-	{"limits", "header_bytes", func(s *Settings) any { return &s.Limits.HeaderBytes }, 256, 1 << 20, "bytes of all headers of one HTTP request"},
-	{"limits", "header_count", func(s *Settings) any { return &s.Limits.HeaderCount }, 1, 1024, "headers of one HTTP request"},
-	{"limits", "body_max", func(s *Settings) any { return &s.Limits.BodyMax }, 0, 1 << 30, "largest HTTP request body skipped on a kept-alive connection"},
-	{"limits", "body_excerpt", func(s *Settings) any { return &s.Limits.BodyExcerpt }, 0, 1024, "bytes of a request body recorded"},
-	{"limits", "requests", func(s *Settings) any { return &s.Limits.Requests }, 1, 1 << 20, "HTTP requests per kept-alive connection"},
+	{"limits", "max_connections", func(s *Settings) any { return &s.Limits.MaxConns }, 1, 1 << 20, "connections open at once, all services", nil},
+	{"limits", "max_per_ip", func(s *Settings) any { return &s.Limits.MaxPerIP }, 1, 1 << 20, "connections open at once from one address", nil},
+	{"limits", "max_per_network", func(s *Settings) any { return &s.Limits.MaxPerNet }, 1, 1 << 20, "connections open at once from one /24 (IPv4) or /48 (IPv6)", nil},
+	{"limits", "idle_timeout", func(s *Settings) any { return &s.Limits.Idle }, int64(time.Second), int64(time.Hour), "close a connection silent this long", nil},
+	{"limits", "session_timeout", func(s *Settings) any { return &s.Limits.Session }, int64(time.Second), int64(24 * time.Hour), "close a connection open this long", nil},
+	{"limits", "login_timeout", func(s *Settings) any { return &s.Limits.LoginTimeout }, int64(time.Second), int64(time.Hour), "close a connection that takes longer over one login attempt", nil},
+	{"limits", "header_timeout", func(s *Settings) any { return &s.Limits.HeaderTimeout }, int64(time.Second), int64(time.Hour), "close a connection that takes longer to send one HTTP request's headers", nil},
+	{"limits", "line_max", func(s *Settings) any { return &s.Limits.LineMax }, 64, 1 << 16, "bytes of a telnet line, an FTP or SMTP command line", nil},
+	{"limits", "request_line_max", func(s *Settings) any { return &s.Limits.RequestLine }, 64, 1 << 16, "bytes of an HTTP request line", nil},
+	{"limits", "header_bytes", func(s *Settings) any { return &s.Limits.HeaderBytes }, 256, 1 << 20, "bytes of all headers of one HTTP request", nil},
+	{"limits", "header_count", func(s *Settings) any { return &s.Limits.HeaderCount }, 1, 1024, "headers of one HTTP request", nil},
+	{"limits", "body_max", func(s *Settings) any { return &s.Limits.BodyMax }, 0, 1 << 30, "largest HTTP request body skipped on a kept-alive connection", nil},
+	{"limits", "body_excerpt", func(s *Settings) any { return &s.Limits.BodyExcerpt }, 0, 1024, "bytes of a request body recorded", nil},
+	{"limits", "requests", func(s *Settings) any { return &s.Limits.Requests }, 1, 1 << 20, "HTTP requests per kept-alive connection", nil},
 
-	{"store", "path", func(s *Settings) any { return &s.Store.Path }, 1, 4096, "SQLite file of the events"},
-	{"store", "max_age", func(s *Settings) any { return &s.Store.MaxAge }, 0, 0, "delete events older than this (0: keep)"},
-	{"store", "max_rows", func(s *Settings) any { return &s.Store.MaxRows }, 0, 1 << 31, "keep at most this many events (0: no bound)"},
-	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted"},
+	{"store", "path", func(s *Settings) any { return &s.Store.Path }, 1, 4096, "SQLite file of the events", nil},
+	{"store", "max_age", func(s *Settings) any { return &s.Store.MaxAge }, 0, 0, "delete events older than this (0: keep)", nil},
+	{"store", "max_rows", func(s *Settings) any { return &s.Store.MaxRows }, 0, 1 << 31, "keep at most this many events (0: no bound)", nil},
+	{"store", "queue", func(s *Settings) any { return &s.Store.Queue }, 16, 1 << 20, "events waiting to be written; more are dropped and counted", nil},
 
-	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy"},
-	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone"},
-	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet"},
-	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)"},
+	{"firewall", "backend", func(s *Settings) any { return &s.Firewall.Backend }, 1, 16, "iptables flavour: auto, nft or legacy", oneOf("auto", "nft", "legacy")},
+	{"firewall", "wan_devices", func(s *Settings) any { return &s.Firewall.WANDevices }, 0, 0, "devices facing the internet; empty: those of the OpenWrt zone", nil},
+	{"firewall", "wan_zone", func(s *Settings) any { return &s.Firewall.WANZone }, 1, 11, "the OpenWrt firewall zone facing the internet", func(v string) string {
+		if !validZone(v) {
+			return fmt.Sprintf("%q is not a zone name (letters, digits and '_')", v)
+		}
+		return ""
+	}},
+	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)", nil},
 
-	{"export", "enabled", func(s *Settings) any { return &s.Export.Enabled }, 0, 0, "publish stored events to the MQTT broker"},
-	{"export", "broker", func(s *Settings) any { return &s.Export.Broker }, 0, 512, "MQTT broker URL, mqtts://host:port"},
-	{"export", "topic_prefix", func(s *Settings) any { return &s.Export.TopicPrefix }, 1, 64, "first topic level: <prefix>/v1/<sensor>/events"},
-	{"export", "sensor_id", func(s *Settings) any { return &s.Export.SensorID }, 0, 64, "this router's name at the collector; empty: random, generated once"},
-	{"export", "ca_file", func(s *Settings) any { return &s.Export.CAFile }, 0, 4096, "PEM CA certificates the broker must chain to; empty: the system's"},
-	{"export", "cert_file", func(s *Settings) any { return &s.Export.CertFile }, 0, 4096, "client certificate (PEM), optional"},
-	{"export", "key_file", func(s *Settings) any { return &s.Export.KeyFile }, 0, 4096, "client certificate's key (PEM)"},
-	{"export", "auth_file", func(s *Settings) any { return &s.Export.AuthFile }, 0, 4096, "file with the username on line 1 and the password on line 2, optional"},
-	{"export", "batch_size", func(s *Settings) any { return &s.Export.BatchSize }, 1, 1000, "events published before waiting for every acknowledgement"},
-	{"export", "interval", func(s *Settings) any { return &s.Export.Interval }, int64(100 * time.Millisecond), int64(time.Hour), "how often an idle exporter looks for new events"},
-	{"export", "rate", func(s *Settings) any { return &s.Export.Rate }, 1, 1 << 20, "events published per second at most"},
-	{"export", "credentials", func(s *Settings) any { return &s.Export.Credentials }, 0, 0, "export usernames and passwords (needs fakes.log_credentials too)"},
-	{"export", "webhook_url", func(s *Settings) any { return &s.Export.WebhookURL }, 0, 2048, "http(s) URL that alerts are POSTed to; empty: no alerts"},
-	{"export", "webhook_rate", func(s *Settings) any { return &s.Export.WebhookRate }, 1, 600, "webhook POSTs per minute at most"},
-	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses"},
+	{"export", "enabled", func(s *Settings) any { return &s.Export.Enabled }, 0, 0, "publish stored events to the MQTT broker", nil},
+	{"export", "broker", func(s *Settings) any { return &s.Export.Broker }, 0, 512, "MQTT broker URL, mqtts://host:port", exportCheck("broker")},
+	{"export", "topic_prefix", func(s *Settings) any { return &s.Export.TopicPrefix }, 1, 64, "first topic level: <prefix>/v1/<sensor>/events", exportCheck("topic_prefix")},
+	{"export", "sensor_id", func(s *Settings) any { return &s.Export.SensorID }, 0, 64, "this router's name at the collector; empty: random, generated once", exportCheck("sensor_id")},
+	{"export", "ca_file", func(s *Settings) any { return &s.Export.CAFile }, 0, 4096, "PEM CA certificates the broker must chain to; empty: the system's", nil},
+	{"export", "cert_file", func(s *Settings) any { return &s.Export.CertFile }, 0, 4096, "client certificate (PEM), optional", nil},
+	{"export", "key_file", func(s *Settings) any { return &s.Export.KeyFile }, 0, 4096, "client certificate's key (PEM)", nil},
+	{"export", "auth_file", func(s *Settings) any { return &s.Export.AuthFile }, 0, 4096, "file with the username on line 1 and the password on line 2, optional", nil},
+	{"export", "batch_size", func(s *Settings) any { return &s.Export.BatchSize }, 1, 1000, "events published before waiting for every acknowledgement", nil},
+	{"export", "interval", func(s *Settings) any { return &s.Export.Interval }, int64(100 * time.Millisecond), int64(time.Hour), "how often an idle exporter looks for new events", nil},
+	{"export", "rate", func(s *Settings) any { return &s.Export.Rate }, 1, 1 << 20, "events published per second at most", nil},
+	{"export", "credentials", func(s *Settings) any { return &s.Export.Credentials }, 0, 0, "export usernames and passwords (needs fakes.log_credentials too)", nil},
+	{"export", "webhook_url", func(s *Settings) any { return &s.Export.WebhookURL }, 0, 2048, "http(s) URL that alerts are POSTed to; empty: no alerts", exportCheck("webhook_url")},
+	{"export", "webhook_rate", func(s *Settings) any { return &s.Export.WebhookRate }, 1, 600, "webhook POSTs per minute at most", nil},
+	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses", nil},
+}
+
+// oneOf accepts the given words only.
+func oneOf(words ...string) func(string) string {
+	return func(v string) string {
+		if slices.Contains(words, v) {
+			return ""
+		}
+		return fmt.Sprintf("%q is not one of %s", v, strings.Join(words, ", "))
+	}
 }
 
 // read parses the option from a section into s; a missing option keeps s's
@@ -86,6 +112,11 @@ func (f field) read(sec *uci.Section, s *Settings) error {
 	if !ok {
 		return nil
 	}
+	return f.parse(v, s)
+}
+
+// parse reads a plain option's UCI text into s.
+func (f field) parse(v string, s *Settings) error {
 	switch p := f.ref(s).(type) {
 	case *bool:
 		b, err := parseBool(v)
@@ -138,28 +169,8 @@ func (f field) check(s *Settings) string {
 		if strings.ContainsAny(*p, "\x00\r\n") {
 			return "must not contain control line characters"
 		}
-		if f.path() == "agent.log_level" {
-			switch *p {
-			case "debug", "info", "warn", "error":
-			default:
-				return fmt.Sprintf("%q is not one of debug, info, warn, error", *p)
-			}
-		}
-		if f.path() == "agent.hostname" && !validHostname(*p) {
-			return fmt.Sprintf("%q is not a host name (letters, digits, '-' and '.')", *p)
-		}
-		if f.path() == "firewall.backend" {
-			switch *p {
-			case "auto", "nft", "legacy":
-			default:
-				return fmt.Sprintf("%q is not one of auto, nft, legacy", *p)
-			}
-		}
-		if f.path() == "firewall.wan_zone" && !validZone(*p) {
-			return fmt.Sprintf("%q is not a zone name (letters, digits and '_')", *p)
-		}
-		if msg := checkExport(f.option, f.section, *p); msg != "" {
-			return msg
+		if f.valid != nil {
+			return f.valid(*p)
 		}
 	}
 	return ""
@@ -285,4 +296,51 @@ func FormatDuration(d time.Duration) string {
 		}
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// Option is one option of the fields table with its value in a Settings, as
+// other packages see it: the API's settings document and change list are
+// made from these, so they follow the table.
+type Option struct {
+	Section, Name string
+	Doc           string
+	List          bool     // a UCI list: Items holds its values
+	Value         string   // as UCI writes it (a list: its items joined by spaces)
+	Items         []string // a list's values
+}
+
+// Path is the option's UCI path, "limits.idle_timeout".
+func (o Option) Path() string { return o.Section + "." + o.Name }
+
+// Options lists every option of the table, in its order, with s's values.
+func (s Settings) Options() []Option {
+	out := make([]Option, len(fields))
+	for i, f := range fields {
+		o := Option{Section: f.section, Name: f.option, Doc: f.doc, Value: f.format(&s)}
+		if l, ok := f.ref(&s).(*[]string); ok {
+			o.List, o.Items = true, normalize(*l)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// SetOption parses an option's value given as UCI text (a list as its
+// items) into s, as reading the file would; the error says why the text
+// does not parse. Ranges are checked by Validate.
+func (s *Settings) SetOption(path string, items ...string) error {
+	for _, f := range fields {
+		if f.path() != path {
+			continue
+		}
+		if l, ok := f.ref(s).(*[]string); ok {
+			*l = normalize(items)
+			return nil
+		}
+		if len(items) != 1 {
+			return fmt.Errorf("takes one value, not %d", len(items))
+		}
+		return f.parse(items[0], s)
+	}
+	return fmt.Errorf("unknown option %s", path)
 }

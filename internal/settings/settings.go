@@ -41,25 +41,34 @@ type Settings struct {
 // Agent holds section agent: how the fakes present themselves.
 type Agent struct {
 	Listen     string        // address the fakes bind ("" or "0.0.0.0": all IPv4, "::": all)
-	Hostname   string        // shown in telnet prompts and HTTP realms
+	Hostname   string        // shown in telnet prompts, HTTP realms and the SMTP greeting
 	LoginDelay time.Duration // before "Login incorrect"
-	Attempts   int           // login attempts per telnet connection
+	Attempts   int           // login attempts per telnet, FTP or SSH connection
 	LogLevel   string        // zerolog level: debug, info, warn, error
+	HostKeys   string        // folder of the SSH fake's host keys; "": the store's folder
 }
 
 // Limits holds section limits: what attackers may cost.
 type Limits struct {
-	MaxConns    int           // connections open at once, all services
-	MaxPerIP    int           // connections open at once from one address
-	Idle        time.Duration // longest silence before a connection is closed
-	Session     time.Duration // longest life of a connection
-	LineMax     int           // bytes of a telnet line
-	RequestLine int           // bytes of an HTTP request line: exploit URLs are long
-	HeaderBytes int           // bytes of all headers of one HTTP request
-	HeaderCount int           // headers of one HTTP request
-	BodyMax     int           // largest HTTP body skipped on a kept-alive connection
-	BodyExcerpt int           // bytes of a request body recorded
-	Requests    int           // HTTP requests per kept-alive connection
+	MaxConns  int           // connections open at once, all services
+	MaxPerIP  int           // connections open at once from one address
+	MaxPerNet int           // connections open at once from one /24 (IPv4) or /48 (IPv6)
+	Idle      time.Duration // longest silence before a connection is closed
+	Session   time.Duration // longest life of a connection
+	// LoginTimeout is the longest a connection may take over one login
+	// attempt (from the connection or the previous attempt), as BusyBox
+	// login's 60 s; HeaderTimeout the same for an HTTP request's headers
+	// (nginx's client_header_timeout). The idle timeout alone lets a
+	// client sending a byte now and then hold a slot for the whole session.
+	LoginTimeout  time.Duration
+	HeaderTimeout time.Duration
+	LineMax       int // bytes of a telnet line, an FTP or SMTP command line
+	RequestLine   int // bytes of an HTTP request line: exploit URLs are long
+	HeaderBytes   int // bytes of all headers of one HTTP request
+	HeaderCount   int // headers of one HTTP request
+	BodyMax       int // largest HTTP body skipped on a kept-alive connection
+	BodyExcerpt   int // bytes of a request body recorded
+	Requests      int // HTTP requests per kept-alive connection
 }
 
 // Store holds section store: the event database.
@@ -112,17 +121,20 @@ func Defaults() Settings {
 			LogLevel:   "info",
 		},
 		Limits: Limits{
-			MaxConns:    512,
-			MaxPerIP:    16,
-			Idle:        60 * time.Second,
-			Session:     5 * time.Minute,
-			LineMax:     512,
-			RequestLine: 8192,
-			HeaderBytes: 8192,
-			HeaderCount: 64,
-			BodyMax:     1 << 20,
-			BodyExcerpt: 512,
-			Requests:    100,
+			MaxConns:      512,
+			MaxPerIP:      16,
+			MaxPerNet:     64,
+			Idle:          60 * time.Second,
+			Session:       5 * time.Minute,
+			LoginTimeout:  60 * time.Second,
+			HeaderTimeout: 60 * time.Second,
+			LineMax:       512,
+			RequestLine:   8192,
+			HeaderBytes:   8192,
+			HeaderCount:   64,
+			BodyMax:       1 << 20,
+			BodyExcerpt:   512,
+			Requests:      100,
 		},
 		Store: Store{
 			Path:    "/var/lib/minipot/events.db",

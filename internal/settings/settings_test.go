@@ -2,6 +2,7 @@ package settings
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +103,7 @@ func TestInvalid(t *testing.T) {
 		name, text string
 		fields     []string
 	}{
-		{"unknown service", "config fakes 'fakes'\n\tlist disable '22tcp'\n", []string{"fakes.disable"}},
+		{"unknown service", "config fakes 'fakes'\n\tlist disable '443tcp'\n", []string{"fakes.disable"}},
 		{"offset past 65535", "config fakes 'fakes'\n\toption redir_offset '60000'\n", []string{"fakes.redir_offset"}},
 		{"offset below 1025", "config fakes 'fakes'\n\toption redir_offset '5'\n", []string{"fakes.redir_offset"}},
 		{"offset not a number", "config fakes 'fakes'\n\toption redir_offset 'x'\n", []string{"fakes.redir_offset"}},
@@ -278,5 +279,36 @@ func TestDocsListEveryOption(t *testing.T) {
 		if def := f.format(&d); !strings.Contains(line, "`"+def+"`") && def != "" {
 			t.Errorf("docs row of %s does not give the default `%s`: %s", f.path(), def, line)
 		}
+	}
+}
+
+// TestDocsListEveryService keeps README's table, docs/agent.md's and the
+// disable row of docs/configuration.md true to the service table.
+func TestDocsListEveryService(t *testing.T) {
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	readme, agent, conf := read("../../README.md"), read("../../docs/agent.md"), read("../../docs/configuration.md")
+	disable := conf[strings.Index(conf, "| `fakes.disable` |"):]
+	disable = disable[:strings.IndexByte(disable, '\n')]
+	d := Defaults()
+	for _, svc := range Services() {
+		row := fmt.Sprintf("| `%s` | %d | %d |", svc.Key, svc.Port, d.FakePort(svc))
+		if !strings.Contains(readme, row) {
+			t.Errorf("README.md has no row %s", row)
+		}
+		if !strings.Contains(agent, "`"+svc.Key+"`") {
+			t.Errorf("docs/agent.md does not describe %s", svc.Key)
+		}
+		if !strings.Contains(disable, "`"+svc.Key+"`") {
+			t.Errorf("docs/configuration.md's fakes.disable row does not name %s", svc.Key)
+		}
+	}
+	if n := strings.Count(readme[strings.Index(readme, "| service key |"):], "tcp` |"); n != len(Services()) {
+		t.Errorf("README's table has %d services, the table %d", n, len(Services()))
 	}
 }

@@ -100,7 +100,12 @@ func OpenReader(path string) (*Reader, error) {
 	db.SetMaxIdleConns(2)
 	r := &Reader{path: abs, db: db}
 	v, err := userVersion(context.Background(), db)
-	if err == nil && v != len(migrations) {
+	switch {
+	case err == nil && v == 0:
+		// The agent has created the file but not set it up yet (both
+		// start together on a first run): no store yet, not a fault.
+		err = fmt.Errorf("store %s is not set up yet: %w", abs, fs.ErrNotExist)
+	case err == nil && v != len(migrations):
 		err = fmt.Errorf("store %s has schema version %d, this program reads %d", abs, v, len(migrations))
 	}
 	if err != nil {

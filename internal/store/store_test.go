@@ -828,3 +828,20 @@ func TestMigrateFromVersion1(t *testing.T) {
 
 // emitv emits a copy of e.
 func emitv(s *Store, e event.Event) { s.Emit(&e) }
+
+// TestOpenReaderBeforeSetup: a store file the agent has created but not
+// set up yet (user_version 0; the API may look in between on a first run)
+// reads as no store yet, not as a store of a wrong version.
+func TestOpenReaderBeforeSetup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(path)
+	if err == nil {
+		r.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) || strings.Contains(fmt.Sprint(err), "schema version") {
+		t.Errorf("OpenReader of a store not set up: %v, want fs.ErrNotExist", err)
+	}
+}

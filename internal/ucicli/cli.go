@@ -20,12 +20,20 @@ const DefaultSaveDir = "/tmp/.uci"
 // prints its argv[0]); args are the arguments after it. It returns the
 // exit status `uci` would.
 func Main(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir)
+	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir, false)
+}
+
+// MainStrict is Main as a minipot subcommand: -h and --help (before the
+// command) print the usage on stdout and exit 0, and an unknown option
+// exits 2, as every minipot subcommand does. OpenWrt's uci exits 0 on
+// both and prints the usage on stderr; Main keeps that.
+func MainStrict(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir, true)
 }
 
 // run is Main with the built-in save directory as a parameter, so tests
 // need not touch the real /tmp/.uci (libuci always reads it first).
-func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, defaultSave string) int {
+func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, defaultSave string, strict bool) int {
 	out := bufio.NewWriter(stdout)
 	c := &cli{
 		prog:       prog,
@@ -37,6 +45,7 @@ func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		deltaPaths: []string{defaultSave},
 		showExt:    true,
 		delim:      " ",
+		strict:     strict,
 	}
 	code := c.main(args)
 	out.Flush()
@@ -103,10 +112,11 @@ func asUCIError(err error) *uciError {
 }
 
 type cli struct {
-	prog string
-	in   io.Reader
-	out  *bufio.Writer
-	errw io.Writer
+	strict bool // MainStrict
+	prog   string
+	in     io.Reader
+	out    *bufio.Writer
+	errw   io.Writer
 
 	confdir    string
 	savedir    string
@@ -182,6 +192,10 @@ func (c *cli) options(args []string) (rest []string, code int, ok bool) {
 		if len(a) < 2 || a[0] != '-' {
 			break
 		}
+		if c.strict && (a == "-h" || a == "--help") {
+			c.usageTo(c.out)
+			return nil, 0, false
+		}
 		for j := 1; j < len(a); j++ {
 			opt := a[j]
 			switch opt {
@@ -209,6 +223,9 @@ func (c *cli) options(args []string) (rest []string, code int, ok bool) {
 					fmt.Fprintf(c.errw, "%s: unrecognized option: %c\n", c.prog, opt)
 				}
 				c.usage()
+				if c.strict {
+					return nil, 2, false
+				}
 				return nil, 0, false
 			}
 		}
@@ -298,9 +315,11 @@ func (c *cli) setSaveDir(dir string) {
 	c.savedir = dir
 }
 
-func (c *cli) usage() {
+func (c *cli) usage() { c.usageTo(c.errw) }
+
+func (c *cli) usageTo(w io.Writer) {
 	c.out.Flush()
-	fmt.Fprintf(c.errw, `Usage: %s [<options>] <command> [<arguments>]
+	fmt.Fprintf(w, `Usage: %s [<options>] <command> [<arguments>]
 
 Commands:
 	batch

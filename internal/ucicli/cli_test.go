@@ -63,7 +63,7 @@ func (e *env) uci(args ...string) (code int, stdout, stderr string) {
 	if e.viaMain {
 		code = Main("uci", argv, in, &out, &errb)
 	} else {
-		code = run("uci", argv, in, &out, &errb, e.defSave)
+		code = run("uci", argv, in, &out, &errb, e.defSave, false)
 	}
 	return code, out.String(), errb.String()
 }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
 
@@ -37,7 +39,7 @@ func main() {
 	bin := flag.String("bin", "bin/minipot", "the minipot binary")
 	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
 	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
-	only := flag.String("only", "", "run one part: idle, telnet or http")
+	only := flag.String("only", "", "run one part: idle, telnet, http, services or reference")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -72,7 +74,9 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 		{"idle", func() error { return idleConns(a, idle, rss0) }},
 		{"telnet", func() error { return telnetLoad(a, dur) }},
 		{"http", func() error { return httpLoad(a, dur) }},
+		{"services", func() error { return newServices(a, bin, dur, min(idle, 2000)) }},
 		{"reference", func() error { return references(dur) }},
+		{"fair", func() error { return fairShare(bin) }},
 	} {
 		if only != "" && only != part.name {
 			continue
@@ -83,7 +87,139 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 	}
 	written, dropped := a.stop()
 	fmt.Printf("store during the runs:               %s written, %s dropped\n", written, dropped)
+	printRatios()
 	return nil
+}
+
+// rates holds each run's rate by label, for the ratios to the yardsticks.
+var rates = map[string]float64{}
+
+// printRatios sets the agent's rates against the reference servers' of the
+// same run: on a shared machine a ratio is steadier than a rate.
+func printRatios() {
+	for _, r := range []struct{ what, agent, ref string }{
+		{"telnet attempts/s, agent / C telnetd:", "telnet login attempts, 50 bots:", "reference: C telnetd, 50 bots:"},
+		{"HTTP 401/s one URL, agent / nginx:", "HTTP 401, wrk -c100, one URL:", "reference: nginx, one URL:"},
+		{"HTTP 401/s new URLs, agent / nginx:", "HTTP 401, wrk -c100, a new URL each:", "reference: nginx, a new URL each:"},
+	} {
+		if a, ok := rates[r.agent]; ok && rates[r.ref] > 0 {
+			fmt.Printf("%-37s%.2f\n", r.what, a/rates[r.ref])
+		}
+	}
+}
+
+// fairShare measures how long a fresh client waits for its login prompt
+// (p50, p99 of 200, one after another, each from an address and network of
+// its own, each kept open) on an agent with the default limits (512
+// connections), first with nothing else connected, then while 2,000 slow
+// connections from 2,000 addresses in 2,000 networks hold the budget and
+// reconnect a second after being evicted, as a botnet would.
+func fairShare(bin string) error {
+	const fairHost = "127.0.0.203"
+	a, err := startAgentWith(bin, `
+config fakes 'fakes'
+	option enabled '1'
+config agent 'agent'
+	option listen '%[1]s'
+	option login_delay '0'
+config store 'store'
+	option path '%[2]s'
+`, fairHost)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	addr := net.JoinHostPort(fairHost, "1392")
+	fresh := func(round int) ([]time.Duration, error) {
+		var times []time.Duration
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		buf := make([]byte, 64)
+		for i := range 200 {
+			d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(40+round), byte(i), 1)}}
+			start := time.Now()
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("fresh client %d: %w", i, err)
+			}
+			conns = append(conns, c)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadAtLeast(c, buf, 30); err != nil { // options and "OpenWrt login: "
+				return nil, fmt.Errorf("fresh client %d was not served: %w", i, err)
+			}
+			times = append(times, time.Since(start))
+		}
+		return times, nil
+	}
+	quiet, err := fresh(0)
+	if err != nil {
+		fmt.Printf("fresh client served, quiet agent:    NOT SERVED: %v\n", err)
+		return nil
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var held atomic.Int64
+	for i := range 2000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(50+i/250), byte(i%250), 1)}}
+			buf := make([]byte, 64)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, err := d.Dial("tcp", addr); err == nil {
+					held.Add(1)
+					go func() { <-stop; c.Close() }()
+					io.ReadAtLeast(c, buf, 12)
+					for { // slow: a byte now and then, until evicted
+						c.SetReadDeadline(time.Now().Add(3 * time.Second))
+						if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+							break
+						}
+						c.Write([]byte("a"))
+					}
+					held.Add(-1)
+					c.Close()
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Second) // every flood address connected at least once
+	cpu0 := a.cpu()
+	flooded, err := fresh(1)
+	cpuFlood := a.cpu() - cpu0
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		// Reported, not fatal: the figures of the other parts still count.
+		fmt.Printf("fresh client while 2,000 addresses hold the budget: NOT SERVED: %v\n", err)
+		return nil
+	}
+	p50q, p99q := percentiles(quiet)
+	p50f, p99f := percentiles(flooded)
+	fmt.Printf("fresh client served, quiet agent:    p50 %v, p99 %v\n", p50q, p99q)
+	fmt.Printf("  while 2,000 addresses hold all 512: p50 %v, p99 %v (ratio p50 %.1f, p99 %.1f); agent CPU meanwhile %v\n",
+		p50f, p99f, float64(p50f)/float64(p50q), float64(p99f)/float64(p99q), cpuFlood.Round(time.Millisecond))
+	return nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2].Round(time.Microsecond), s[len(s)*99/100].Round(time.Microsecond)
 }
 
 type agentProc struct {
@@ -94,30 +230,44 @@ type agentProc struct {
 	done   chan struct{}
 }
 
-func startAgent(bin string) (*agentProc, error) {
-	dir, err := os.MkdirTemp("", "minipot-bench-")
-	if err != nil {
-		return nil, err
-	}
-	conf := fmt.Sprintf(`
+func startAgent(bin string) (*agentProc, error) { return startAgentOn(bin, host) }
+
+// startAgentOn starts an agent under load (loadConf) whose fakes listen on
+// address listen.
+func startAgentOn(bin, listen string) (*agentProc, error) {
+	return startAgentWith(bin, loadConf, listen)
+}
+
+// loadConf is the configuration of the agent under load: %[1]s its
+// address, %[2]s its store.
+const loadConf = `
 config fakes 'fakes'
 	option enabled '1'
 	option log_credentials '1'
 
 config agent 'agent'
-	option listen '%s'
+	option listen '%[1]s'
 	option login_delay '0'
 	option log_level 'info'
 
 config limits 'limits'
 	option max_connections '20000'
 	option max_per_ip '20000'
+	option max_per_network '20000'
 	option requests '1000000'
 
 config store 'store'
-	option path '%s'
+	option path '%[2]s'
 	option queue '65536'
-`, host, filepath.Join(dir, "events.db"))
+`
+
+// startAgentWith starts an agent with conf (see loadConf) on addr.
+func startAgentWith(bin, conf, addr string) (*agentProc, error) {
+	dir, err := os.MkdirTemp("", "minipot-bench-")
+	if err != nil {
+		return nil, err
+	}
+	conf = fmt.Sprintf(conf, addr, filepath.Join(dir, "events.db"))
 	if err := os.WriteFile(filepath.Join(dir, "ucollect"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -136,7 +286,7 @@ config store 'store'
 		close(a.done)
 	}()
 	sc := bufio.NewScanner(out)
-	for n := 0; n < 6 && sc.Scan(); n++ {
+	for n := 0; n < len(settings.Services()) && sc.Scan(); n++ {
 		if !strings.Contains(sc.Text(), "listening on") {
 			return nil, fmt.Errorf("agent: %s", sc.Text())
 		}
@@ -286,6 +436,7 @@ func botLoad(label, addr, server string, cpu func() time.Duration, dur time.Dura
 	el := time.Since(start).Seconds()
 	n := ok.Load()
 	fmt.Printf("%-37s%.0f/s (%d attempts, %d failed)\n", label, float64(n)/el, n, failed.Load())
+	rates[label] = float64(n) / el
 	fmt.Printf("  CPU per attempt:                   %s %s, bots %s\n",
 		server, perOp(cpu()-server0, n), perOp(selfCPU()-self0, n))
 	if e := firstErr.Load(); e != nil {
@@ -375,6 +526,9 @@ func wrkRun(wrk, url string, dur time.Duration, label, script, server string, cp
 		n = string(non2xx[1]) // every answer is a 401, so this counts the responses
 	}
 	fmt.Printf("%-37s%s/s, p99 %s (%s responses were 401)\n", label, rate[1], p99[1], n)
+	if r, err := strconv.ParseFloat(string(rate[1]), 64); err == nil {
+		rates[label] = r
+	}
 	count, _ := strconv.ParseInt(n, 10, 64)
 	stored := ""
 	if rows != nil {

@@ -38,16 +38,38 @@ const callStatus = rpc.declare({
 	method: 'status'
 });
 
+/* Attacker text with a NUL byte, which a ubus string (a C string) cannot
+ * carry, comes as {"base64": "..."} (docs/openwrt.md, ubus): turned back
+ * into the text the API stores, it shows as on the API's own page. */
+function decodeBytes(v) {
+	if (Array.isArray(v))
+		return v.map(decodeBytes);
+	if (v == null || typeof(v) != 'object')
+		return v;
+	const keys = Object.keys(v);
+	if (keys.length == 1 && keys[0] == 'base64' && typeof(v.base64) == 'string') {
+		const bin = atob(v.base64), bytes = new Uint8Array(bin.length);
+		for (let i = 0; i < bin.length; i++)
+			bytes[i] = bin.charCodeAt(i);
+		return new TextDecoder().decode(bytes);
+	}
+	const out = {};
+	keys.forEach(function(k) { out[k] = decodeBytes(v[k]); });
+	return out;
+}
+
 const callEvents = rpc.declare({
 	object: 'minipot',
 	method: 'events',
-	params: [ 'since', 'limit' ]
+	params: [ 'since', 'limit' ],
+	filter: decodeBytes
 });
 
 const callStats = rpc.declare({
 	object: 'minipot',
 	method: 'stats',
-	params: [ 'since', 'until', 'top' ]
+	params: [ 'since', 'until', 'top' ],
+	filter: decodeBytes
 });
 
 const callPurge = rpc.declare({

@@ -1,0 +1,45 @@
+package smtp
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/minipot/minipot/agent/session"
+	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/event/eventtest"
+)
+
+// FuzzSession feeds any bytes to a whole conversation: it never panics,
+// ends when the input does, and records a bounded number of events.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"EHLO x\r\nAUTH PLAIN AGEAYg==\r\nQUIT\r\n", "EHLO x\r\nAUTH LOGIN\r\nYQ==\r\n*\r\n", "HELO\nMAIL FROM:<a>\nRCPT TO:<b>\nDATA\n",
+		"\x16\x03\x01\x00\r\nGET / HTTP/1.1\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		cfg := testConfig()
+		cfg.Limits.LoginDelay = 0
+		cfg.Limits.Idle = time.Second
+		a, b := net.Pipe()
+		rec := eventtest.New()
+		s := session.New(b, "25tcp", 25, 1, cfg, rec)
+		done := make(chan error, 1)
+		go func() { done <- (&Handler{}).Serve(context.Background(), s); b.Close() }()
+		go func() { a.Write(in); a.Close() }()
+		go io.Copy(io.Discard, a)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve did not end with its input")
+		}
+		// Every AUTH costs an error, and hardErrors of them end it.
+		if logins := len(rec.Of(event.Login)); logins > hardErrors || len(rec.Of(event.Invalid)) > maxInvalid {
+			t.Fatalf("%d logins, %d invalid events", logins, len(rec.Of(event.Invalid)))
+		}
+	})
+}

@@ -27,7 +27,7 @@ run: SHELL := /bin/bash
 run: run-not-root build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
-	./bin/minipot export --dev & export=$$!; \
+	./bin/minipot export --dev $(if $(FIREWALL),--allow-root) & export=$$!; \
 	trap 'kill $$agent $$api $$export 2>/dev/null; wait; exit 130' INT TERM; \
 	wait -n; rc=$$?; kill $$agent $$api $$export 2>/dev/null; wait; \
 	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc

@@ -24,20 +24,23 @@ const exportStatusEvery = 2 * time.Second
 
 func runExport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding package ucollect")
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+", status in ./"+devRunDir)
 	allowRoot := fs.Bool("allow-root", false, "run even as root (the exporter talks to the internet; run it as the agent's unprivileged user)")
 	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the exporter's status report, read by the control API")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: minipot export [-c DIR | --dev] [--run-dir DIR] [--allow-root]")
-		fmt.Fprintln(stderr, "Publishes stored events to the MQTT broker of section export, and alerts to its webhook; SIGHUP reloads the settings.")
-		fs.PrintDefaults()
+	u := usage{"export [-c DIR | --dev] [--run-dir DIR] [--allow-root]",
+		[]string{"Publishes stored events to the MQTT broker of section export, and alerts to its webhook; SIGHUP reloads the settings."}}
+	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "minipot export: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
-	if os.Geteuid() == 0 && !*allowRoot && !*dev {
+	// Root is refused in every mode, as for the agent: the exporter reads
+	// what the network sends (a broker's packets, a webhook's answers).
+	if os.Geteuid() == 0 && !*allowRoot {
 		fmt.Fprintln(stderr, "minipot export: refusing to run as root: run it as the agent's unprivileged user, or pass --allow-root.")
 		return 1
 	}

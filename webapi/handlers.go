@@ -123,6 +123,7 @@ type StatusDoc struct {
 	Services []ServiceState `json:"services"`
 	Firewall FirewallState  `json:"firewall"`
 	Store    StoreState     `json:"store"`
+	Export   ExportState    `json:"export"`
 }
 
 // SettingsState is the file's part of the status.
@@ -258,6 +259,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		doc.Store.Error = err.Error()
 	}
+	doc.Export = a.exportState(snap.settings)
 	writeJSON(w, http.StatusOK, doc)
 }
 

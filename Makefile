@@ -11,11 +11,12 @@ FUZZTIME  ?= 30s
 build:
 	$(BUILD) -o bin/minipot ./cmd/minipot
 
-# The agent and the control API in the foreground with the development
+# The agent, the control API and the exporter (idle until section export is
+# set) in the foreground with the development
 # config (./var/config, fakes on 127.0.0.1, store in ./var, API on
 # ./var/run/api.sock and 127.0.0.1:8377 with the token in ./var/api.token;
 # the Data collection page at the http://127.0.0.1:8377/#token=... it prints).
-# Ctrl-C stops both; so does either one exiting, and make then fails with
+# Ctrl-C stops all three; so does any one exiting, and make then fails with
 # the status of the first to exit (a second `make run` beside a first one
 # cannot listen, and says so). FIREWALL=1 (as root) lets the API manage the
 # redirect rules; the agent then runs as root too, which only development
@@ -26,8 +27,9 @@ run: SHELL := /bin/bash
 run: run-not-root build
 	@./bin/minipot agent --dev $(if $(FIREWALL),--allow-root) & agent=$$!; \
 	./bin/minipot api --dev $(if $(FIREWALL),--firewall) & api=$$!; \
-	trap 'kill $$agent $$api 2>/dev/null; wait; exit 130' INT TERM; \
-	wait -n; rc=$$?; kill $$agent $$api 2>/dev/null; wait; \
+	./bin/minipot export --dev $(if $(FIREWALL),--allow-root) & export=$$!; \
+	trap 'kill $$agent $$api $$export 2>/dev/null; wait; exit 130' INT TERM; \
+	wait -n; rc=$$?; kill $$agent $$api $$export 2>/dev/null; wait; \
 	if [ "$$rc" = 0 ]; then rc=1; fi; exit $$rc
 
 # Before the build, so that the refusal comes at once.
@@ -50,8 +52,9 @@ test:
 
 # Figures for the closing notes: the real agent under load on loopback
 # (tests/bench), the store's sustained write rate, the parsers, the API on
-# a million events and end to end, the firewall (root: network namespace),
-# the size of the router binaries, and the two SQLite drivers side by side
+# a million events and end to end, the exporter draining 100k events to a
+# local mosquitto, the firewall (root: network namespace), the size of the
+# router binaries, and the two SQLite drivers side by side
 # (tests/bench/drivers.sh: amd64, qemu-arm, qemu-mipsel).
 bench: build cross
 	$(GO) run ./tests/bench -bin bin/minipot
@@ -61,6 +64,7 @@ bench: build cross
 	GO=$(GO) sh tests/bench/drivers.sh
 	$(GO) test -run '^$$' -bench SettingsUpdate -benchtime 200x ./tests/
 	$(GO) test -run '^$$' -bench 'Apply|RealServiceTakesPort' -benchtime 20x ./internal/firewall/
+	$(GO) test -run '^$$' -bench ExportDrain -benchtime 1x ./tests/
 	$(GO) test -run '^$$' -bench . -benchtime 50x ./agent/ssh/
 	@# The SSH handshake on ARMv7 under qemu-user: emulation, so compare
 	@# its ratio to the signature yardstick, not its times.

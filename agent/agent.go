@@ -101,7 +101,7 @@ func (a *Agent) Apply(s settings.Settings) error {
 			st.Reason = "disabled"
 		case l == nil:
 			var err error
-			if l, err = a.start(svc, addr); err != nil {
+			if l, err = a.start(svc, addr, cfg); err != nil {
 				st.Reason = err.Error()
 				errs = append(errs, err)
 				break
@@ -131,7 +131,9 @@ func sessionConfig(s settings.Settings) *session.Config {
 	}
 }
 
-func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
+// start listens for svc on addr. The listener has its session config before
+// its accept loop runs: a connection accepted at once must not find none.
+func (a *Agent) start(svc settings.Service, addr string, cfg *session.Config) (*listener, error) {
 	h := a.handlers(svc)
 	if h == nil {
 		return nil, fmt.Errorf("no fake for %s: see the log", svc.Key)
@@ -145,6 +147,7 @@ func (a *Agent) start(svc settings.Service, addr string) (*listener, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listener{svc: svc, addr: addr, ln: ln, handler: h, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l.cfg.Store(cfg)
 	go a.accept(l)
 	a.log.Info().Str("service", svc.Key).Str("addr", ln.Addr().String()).Int("port", svc.Port).Msg("listening")
 	return l, nil

@@ -48,7 +48,7 @@ func inCI() bool { return os.Getenv("CI") == "true" }
 
 // need returns the path of a tool the test needs, failing under CI and
 // skipping elsewhere when it is missing.
-func need(t *testing.T, tool string) string {
+func need(t testing.TB, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
@@ -254,7 +254,7 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) (stri
 }
 
 // eventually retries cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

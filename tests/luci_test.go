@@ -367,3 +367,49 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	}
 	return true
 }
+
+// TestLuCIExportBlock: the LuCI view's export block shows the real
+// exporter's state through ubus (rpcd plugin → API → status file) and its
+// switches save section export.
+func TestLuCIExportBlock(t *testing.T) {
+	br := startBroker(t, map[string]string{"r0": "p0"})
+	a := exportAgent(t, br, "r0", "p0", map[string]string{"export.sensor_id": "luci-sensor"})
+	writeBacklog(t, a.DB, "luci", 20)
+	x := startExporter(t, a.Dir)
+	eventually(t, 15*time.Second, "exported", func() (bool, string) {
+		st, err := x.Status()
+		return err == nil && st.MQTT.Connected && st.MQTT.Waiting == 0 && st.MQTT.Sent > 0, fmt.Sprintf("%+v %v", st.MQTT, err)
+	})
+	b := startBrowser(t, "")
+	p := startAPI(t, a)
+	mux := http.NewServeMux()
+	mux.Handle("/ubus", newUbusStandin(t, p.Socket))
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.Handle("/luci-static/", http.FileServer(http.Dir("../luci-app/htdocs")))
+	mux.Handle("/standin/", http.StripPrefix("/standin/", http.FileServer(http.Dir("luci-standin"))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	b.navigate(srv.URL + "/standin/index.html?view=view.minipot.datacollection")
+	b.waitFor("the view renders", `window.__luci && (window.__luci.ready || window.__luci.error)`)
+	if loadErr := evalJS[string](b, `window.__luci.error || ""`); loadErr != "" {
+		t.Fatalf("the view failed: %s", loadErr)
+	}
+	b.waitFor("the export state shows", `document.querySelector('#minipot-export-state tr[data-row="1"]') &&
+		document.querySelector('#minipot-export-state tr[data-row="1"]').textContent.includes('Yes')`)
+	state := b.text("#minipot-export-state")
+	for _, want := range []string{"luci-sensor", "Events waiting0", "Events lost to retention0", "Last errorNone"} {
+		if !strings.Contains(state, want) {
+			t.Errorf("the export state lacks %q: %q", want, state)
+		}
+	}
+	if !evalJS[bool](b, `document.querySelector('#minipot-export-enabled').checked`) {
+		t.Error("the export switch shows off")
+	}
+	b.do(`document.querySelector('#minipot-export-enabled').click(), document.querySelector('#minipot-export-save').click()`)
+	b.waitFor("the save is confirmed", `document.querySelector('#notifications').textContent.includes('The export settings are saved.')`)
+	if conf := readFile(t, filepath.Join(a.Dir, "ucollect")); !strings.Contains(conf, "option enabled '0'") {
+		t.Errorf("the file after switching export off:\n%s", conf)
+	}
+	b.waitFor("the state says export is off", `document.querySelector('#minipot-export-state').textContent.includes('Export is off')`)
+}

@@ -124,7 +124,7 @@ func TestOpenWrtDefaultConfig(t *testing.T) {
 			t.Errorf("section %q has type %q: minipot reads named sections of their own type", sec.Name, sec.Type)
 		}
 	}
-	if want := []string{"fakes", "agent", "limits", "store", "firewall"}; !slices.Equal(names, want) {
+	if want := []string{"fakes", "agent", "limits", "store", "firewall", "export"}; !slices.Equal(names, want) {
 		t.Errorf("sections %v, want %v", names, want)
 	}
 }
@@ -530,8 +530,8 @@ func TestOpenWrtInitStart(t *testing.T) {
 	e.writeConfig("config fakes 'fakes'\n\toption enabled '1'\n", 0o600)
 	e.call("start_service")
 
-	if !slices.Equal(e.instanceOrder, []string{"agent", "api"}) {
-		t.Fatalf("instances %v, want agent and api\n%s", e.instanceOrder, strings.Join(e.lines, "\n"))
+	if !slices.Equal(e.instanceOrder, []string{"agent", "export", "api"}) {
+		t.Fatalf("instances %v, want agent, export and api\n%s", e.instanceOrder, strings.Join(e.lines, "\n"))
 	}
 	cmd, _ := e.param("agent", "command")
 	if want := e.minipotStub + " agent -c " + e.conf + " --run-dir " + e.run; cmd != want {
@@ -543,6 +543,17 @@ func TestOpenWrtInitStart(t *testing.T) {
 	if v, _ := e.param("agent", "no_new_privs"); v != "1" {
 		t.Error("the agent lacks no_new_privs")
 	}
+	// The exporter talks to the internet too: unprivileged, like the agent.
+	cmd, _ = e.param("export", "command")
+	if want := e.minipotStub + " export -c " + e.conf + " --run-dir " + e.run; cmd != want {
+		t.Errorf("export command %q, want %q", cmd, want)
+	}
+	if u, _ := e.param("export", "user"); u != "minipot" {
+		t.Errorf("the exporter runs as %q, want the unprivileged user minipot", u)
+	}
+	if v, _ := e.param("export", "no_new_privs"); v != "1" {
+		t.Error("the exporter lacks no_new_privs")
+	}
 	cmd, _ = e.param("api", "command")
 	if !strings.HasPrefix(cmd, e.minipotStub+" api ") || !strings.Contains(cmd, " --firewall") ||
 		!strings.Contains(cmd, " -c "+e.conf) || !strings.Contains(cmd, " --run-dir "+e.run) || !strings.Contains(cmd, " --socket ") {
@@ -551,7 +562,7 @@ func TestOpenWrtInitStart(t *testing.T) {
 	if u, ok := e.param("api", "user"); ok {
 		t.Errorf("the API runs as %q; it must be root (it rewrites UCI and iptables)", u)
 	}
-	for _, inst := range []string{"agent", "api"} {
+	for _, inst := range []string{"agent", "export", "api"} {
 		if v, ok := e.param(inst, "respawn"); !ok || v != "" {
 			t.Errorf("%s: respawn %q/%v, want respawn with procd's defaults", inst, v, ok)
 		}
@@ -616,6 +627,9 @@ func TestOpenWrtInitReload(t *testing.T) {
 	e.writeConfig("config fakes 'fakes'\n", 0o644)
 	e.call("reload_service")
 	apply, hup, start := e.index("minipot firewall apply"), e.index("send_signal minipot agent HUP"), e.index("start")
+	if xhup := e.index("send_signal minipot export HUP"); xhup < 0 || xhup > start {
+		t.Errorf("reload must send SIGHUP to the exporter before `start`:\n%s", strings.Join(e.lines, "\n"))
+	}
 	if apply < 0 || hup < 0 || start < 0 || !(apply < hup && hup < start) {
 		t.Errorf("reload must apply the firewall, then send SIGHUP to the agent, then `start` (which keeps running instances); got\n%s",
 			strings.Join(e.lines, "\n"))

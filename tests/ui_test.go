@@ -300,3 +300,50 @@ func rawHTTP(t *testing.T, addr, req string) {
 		t.Fatalf("answer to %q: %v", req, err)
 	}
 }
+
+// TestUIExportBlock: the built-in page shows the exporter's state (real
+// mosquitto, real exporter) and its switches change section export.
+func TestUIExportBlock(t *testing.T) {
+	br := startBroker(t, map[string]string{"r0": "p0"})
+	a := exportAgent(t, br, "r0", "p0", map[string]string{"export.sensor_id": "ui-sensor"})
+	writeBacklog(t, a.DB, "ui", 20)
+	x := startExporter(t, a.Dir)
+	eventually(t, 15*time.Second, "exported", func() (bool, string) {
+		st, err := x.Status()
+		return err == nil && st.MQTT.Connected && st.MQTT.Waiting == 0 && st.MQTT.Sent > 0, fmt.Sprintf("%+v %v", st.MQTT, err)
+	})
+	p := startAPI(t, a)
+	b := startBrowser(t, "")
+	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	b.waitFor("the export block shows the exporter", `document.getElementById("export-connected").textContent === "yes"`)
+	if txt := b.text("#export-sensor"); txt != "ui-sensor" {
+		t.Errorf("sensor shown: %q", txt)
+	}
+	if txt := b.text("#export-waiting"); txt != "0" {
+		t.Errorf("waiting shown: %q", txt)
+	}
+	if txt := b.text("#export-last"); txt == "never" || txt == "–" {
+		t.Errorf("last export shown: %q", txt)
+	}
+	if !evalJS[bool](b, `document.getElementById("export-enabled").checked`) || evalJS[bool](b, `document.getElementById("export-credentials").checked`) {
+		t.Error("the switches do not show the file")
+	}
+	load := func() settings.Settings {
+		s, err := settings.Load(uci.Dir{Path: a.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	b.click("#export-credentials")
+	if !load().Export.Credentials {
+		t.Error("the credentials switch did not set export.credentials")
+	}
+	b.click("#export-enabled")
+	if load().Export.Enabled {
+		t.Fatal("the export switch did not clear export.enabled")
+	}
+	// The exporter follows the file by itself, and the page says so.
+	b.waitFor("the page shows export off", `document.getElementById("export-connected").textContent === "export is off"`)
+}

@@ -48,6 +48,9 @@ type Config struct {
 	// StatsDir is where the statistics summaries are kept ("": beside the
 	// store, where they count in store.max_size; tests set a folder).
 	StatsDir string
+	// ExportDir is the exporter's run folder (its export.json status);
+	// "": the status shows no exporter.
+	ExportDir string
 	// ReloadTimeout bounds the wait for the agent to load new settings
 	// (default 5s).
 	ReloadTimeout time.Duration

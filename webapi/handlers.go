@@ -131,6 +131,7 @@ type StatusDoc struct {
 	Services []ServiceState `json:"services"`
 	Firewall FirewallState  `json:"firewall"`
 	Store    StoreState     `json:"store"`
+	Export   ExportState    `json:"export"`
 }
 
 // SettingsState is the file's part of the status.
@@ -272,6 +273,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	} else {
 		doc.Store.Error = err.Error()
 	}
+	doc.Export = a.exportState(snap.settings)
 	writeJSON(w, http.StatusOK, doc)
 }
 
@@ -286,13 +288,7 @@ func (a *API) firewallState(ctx context.Context, snap snapshot) (FirewallState, 
 	defer cancel()
 	st, err := a.cfg.Firewall.Status(ctx, snap.settings)
 	in := servicestate.Firewall{Managed: true, Err: err, Status: st, ApplyErr: a.lastApplyErr()}
-	// The port forwards, for the services' states: the rules need not
-	// know them (a forward's DNAT comes first), the owner does.
-	if pkg, err := a.cfg.Dir.Load("firewall"); err == nil {
-		in.Forwards = firewall.OpenWrtForwards(pkg, snap.settings.Firewall.WANZone)
-	} else {
-		fs.Note = "port forwards unknown: " + err.Error()
-	}
+
 	if err != nil {
 		fs.Error = err.Error()
 		return fs, in

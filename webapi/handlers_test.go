@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -295,9 +293,13 @@ func TestServiceStates(t *testing.T) {
 		}, "23tcp", servicestate.Unreachable, servicestate.NoWAN, ""},
 		{"port forwarded", func(e *env) {
 			applied(e)
-			fw := "config zone\n\toption name 'wan'\n\nconfig redirect\n\toption name 'nas'\n\toption src 'wan'\n\toption src_dport '8080'\n\toption dest_ip '192.168.1.10'\n"
-			if err := os.WriteFile(filepath.Join(e.dir.Path, "firewall"), []byte(fw), 0o644); err != nil {
-				e.t.Fatal(err)
+			e.fw.editStatus = func(st *firewall.Status) {
+				for i, d := range st.Services {
+					if d.Service == "8080tcp" && d.Family == firewall.IPv4 {
+						st.Services[i].Redirect, st.Services[i].Cause = firewall.RedirectNone, firewall.CauseForwarded
+						st.Services[i].Reason = "the router forwards port 8080 (nas): the forward takes the connections"
+					}
+				}
 			}
 		}, "8080tcp", servicestate.RealService, servicestate.PortForwarded, servicestate.Redirected},
 		{"real service on IPv4", func(e *env) {

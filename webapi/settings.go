@@ -31,6 +31,7 @@ type SettingsDoc struct {
 	Limits         LimitsDoc             `json:"limits"`
 	Store          StoreDoc              `json:"store"`
 	Firewall       FirewallDoc           `json:"firewall"`
+	Export         ExportDoc             `json:"export"`
 	// Errors lists the file's invalid options (read-only): their
 	// defaults are shown instead.
 	Errors settings.Errors `json:"errors,omitempty"`
@@ -89,6 +90,25 @@ type FirewallDoc struct {
 	WANDevices []string `json:"wan_devices"`
 	WANZone    string   `json:"wan_zone"`
 	IPv6       bool     `json:"ipv6"`
+}
+
+// ExportDoc is section export: the fleet exporter and webhook alerts.
+type ExportDoc struct {
+	Enabled      bool   `json:"enabled"`
+	Broker       string `json:"broker"`
+	TopicPrefix  string `json:"topic_prefix"`
+	SensorID     string `json:"sensor_id"`
+	CAFile       string `json:"ca_file"`
+	CertFile     string `json:"cert_file"`
+	KeyFile      string `json:"key_file"`
+	AuthFile     string `json:"auth_file"`
+	BatchSize    int    `json:"batch_size"`
+	Interval     string `json:"interval"`
+	Rate         int    `json:"rate"`
+	Credentials  bool   `json:"credentials"`
+	WebhookURL   string `json:"webhook_url"`
+	WebhookRate  int    `json:"webhook_rate"`
+	WebhookLogin bool   `json:"webhook_login"`
 }
 
 // docOf renders s. Every option of the fields table

@@ -120,10 +120,11 @@ func serveAPI(o apiOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	cfg := webapi.Config{
-		Dir:     uci.Dir{Path: o.confDir},
-		Agent:   webapi.RunDirAgent{Dir: o.runDir},
-		Log:     logger,
-		Version: version,
+		Dir:       uci.Dir{Path: o.confDir},
+		Agent:     webapi.RunDirAgent{Dir: o.runDir},
+		ExportDir: o.runDir,
+		Log:       logger,
+		Version:   version,
 	}
 	if o.manageFirewall {
 		cfg.Firewall = firewall.New(firewall.Options{Backend: o.backend, Config: uci.Dir{Path: o.confDir}})

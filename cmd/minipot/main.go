@@ -23,6 +23,7 @@ func commands() []command {
 	return []command{
 		{"agent", "run the fake services and record attempts", runAgent},
 		{"api", "serve the control API: settings, status, events, statistics, purge", runAPI},
+		{"export", "publish stored events to an MQTT broker, alerts to a webhook", runExport},
 		{"firewall", "apply, remove or show the redirect rules (root)", runFirewall},
 		{"rpcd", "the rpcd plugin of the ubus object minipot: list, call METHOD", runRPCD},
 		{"uci", "read and edit UCI config files like OpenWrt's uci", runUCI},

@@ -37,7 +37,12 @@ func FuzzCompute(f *testing.F) {
 		}
 		in.Firewall.Status.InSync = inSync
 		if pkg, err := uci.Parse("firewall", []byte(fwConf)); err == nil {
-			in.Firewall.Forwards = firewall.OpenWrtForwards(pkg, "wan")
+			pol := firewall.OpenWrtPolicy(pkg, "wan")
+			for i := range in.Firewall.Status.Services {
+				if len(pol.Forwards) > 0 {
+					in.Firewall.Status.Services[i].Cause = firewall.CauseForwarded
+				}
+			}
 		}
 		for _, s := range settings.Services() {
 			st := Compute(in, s)

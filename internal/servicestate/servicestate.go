@@ -49,7 +49,6 @@ const (
 	// Reachable.
 	Redirected        Reason = "redirected"          // every connection the router would refuse goes to the fake
 	PartlyRealService Reason = "partly_real_service" // some addresses reach a real service, the rest the fake
-	PartlyForwarded   Reason = "partly_forwarded"    // a port forward takes some connections, the rest go to the fake
 
 	// Real service.
 	RealServiceAccepted Reason = "real_service_accepted" // a service listens and the router accepts it from the WAN
@@ -75,7 +74,7 @@ func Codes() []Code { return []Code{Off, Waiting, Reachable, RealService, Unreac
 // Reasons lists every reason, for documents that enumerate them.
 func Reasons() []Reason {
 	return []Reason{SwitchedOff, ServiceDisabled, AgentReloading, FirewallOutOfSync, Redirected, PartlyRealService,
-		PartlyForwarded, RealServiceAccepted, PortForwarded, AgentDown, AgentConfigError, FakeNotListening,
+		RealServiceAccepted, PortForwarded, AgentDown, AgentConfigError, FakeNotListening,
 		FakeWrongAddress, FirewallUnmanaged, FirewallError, FamilyOff, NoWAN, FirewallProblem, RulesMissing, ApplyFailed}
 }
 
@@ -112,10 +111,6 @@ type Firewall struct {
 	Managed bool
 	Err     error // reading the rules failed
 	Status  firewall.Status
-	// Forwards are the router's port forwards from the WAN (OpenWrt's
-	// redirect sections): a forwarded port is the forward's, whatever the
-	// rules say, because its DNAT happens before minipot looks.
-	Forwards []firewall.Forward
 	// ApplyErr is why the last attempt to install the rules failed (nil:
 	// it worked, or none was made): rules out of sync for that reason are
 	// broken, not on their way.
@@ -198,23 +193,12 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 	}
 	// A port forward or a real service wins whatever the fake does: the
 	// port is served.
-	var partial *firewall.Forward
-	for i, fwd := range fw.Forwards {
-		if !fwd.Covers(fam, svc.Port) {
-			continue
-		}
-		if fwd.Whole() {
-			f.Detail = fmt.Sprintf("port forward %q to %s", fwd.Name, fwd.To)
-			return set(RealService, PortForwarded,
-				"A port forward sends port %d to %s, so connections go there and not to the minipot.", svc.Port, fwd.To)
-		}
-		if partial == nil {
-			partial = &fw.Forwards[i]
-		}
-	}
-
 	if dec != nil && dec.Redirect == firewall.RedirectNone {
 		f.Detail = dec.Reason
+		if dec.Cause == firewall.CauseForwarded {
+			return set(RealService, PortForwarded,
+				"A port forward sends port %d to another computer, so connections go there and not to the minipot.", svc.Port)
+		}
 		return set(RealService, RealServiceAccepted,
 			"A real service owns port %d: the router accepts it from the internet, so connections go there and not to the minipot.", svc.Port)
 	}
@@ -276,11 +260,6 @@ func family(in Input, svc settings.Service, fam firewall.Family) Family {
 	}
 	if !installed(fw.Status, fam) {
 		return set(Unreachable, RulesMissing, "Not reachable: minipot's firewall rules for %s are not installed.", familyName(fam.String()))
-	}
-	if partial != nil {
-		f.Detail = fmt.Sprintf("port forward %q to %s, for some sources or addresses; %s", partial.Name, partial.To, dec.Reason)
-		return set(Reachable, PartlyForwarded,
-			"Reachable from the internet, except the connections the port forward %q sends to %s.", partial.Name, partial.To)
 	}
 	if dec.Redirect == firewall.RedirectSome {
 		return set(Reachable, PartlyRealService,

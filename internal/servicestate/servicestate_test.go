@@ -87,20 +87,18 @@ func TestCompute(t *testing.T) {
 		{name: "real service for one network", key: "8080tcp",
 			v4: fam{Reachable, PartlyRealService}, v6: fam{Reachable, Redirected}, code: Reachable, text: "except from the addresses"},
 		{name: "port forwarded", key: "8080tcp", change: func(t *testing.T, in *Input) {
-			in.Firewall.Forwards = []firewall.Forward{{Name: "web to nas", Family: []firewall.Family{firewall.IPv4},
-				Ports: []firewall.PortRange{{From: 8080, To: 8080}}, To: "192.168.1.10 port 80"}}
-		}, v4: fam{RealService, PortForwarded}, v6: fam{Reachable, Redirected}, code: Reachable, text: "IPv4: A port forward sends port 8080 to 192.168.1.10 port 80"},
+			for i, d := range in.Firewall.Status.Services {
+				if d.Service == "8080tcp" && d.Family == firewall.IPv4 {
+					in.Firewall.Status.Services[i].Redirect, in.Firewall.Status.Services[i].Cause = firewall.RedirectNone, firewall.CauseForwarded
+				}
+			}
+		}, v4: fam{RealService, PortForwarded}, v6: fam{Reachable, Redirected}, code: Reachable, text: "IPv4: A port forward sends port 8080 to another computer"},
 		{name: "port forwarded, agent down", key: "23tcp", change: func(t *testing.T, in *Input) {
 			in.Agent = Agent{}
-			in.Firewall.Forwards = []firewall.Forward{{Name: "all", To: "the router"}}
+			for i := range in.Firewall.Status.Services {
+				in.Firewall.Status.Services[i].Redirect, in.Firewall.Status.Services[i].Cause = firewall.RedirectNone, firewall.CauseForwarded
+			}
 		}, v4: fam{RealService, PortForwarded}, v6: fam{RealService, PortForwarded}, code: RealService, text: "A port forward sends port 23"},
-		{name: "port forwarded for some sources", key: "2323tcp", change: func(t *testing.T, in *Input) {
-			in.Firewall.Forwards = []firewall.Forward{{Name: "office", Ports: []firewall.PortRange{{From: 2000, To: 2400}},
-				Src: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, To: "192.168.1.11"}}
-		}, v4: fam{Reachable, PartlyForwarded}, v6: fam{Reachable, PartlyForwarded}, code: Reachable, text: `except the connections the port forward "office" sends to 192.168.1.11`},
-		{name: "a forward of another port", key: "23tcp", change: func(t *testing.T, in *Input) {
-			in.Firewall.Forwards = []firewall.Forward{{Name: "web", Ports: []firewall.PortRange{{From: 8080, To: 8080}}, To: "x"}}
-		}, v4: fam{Reachable, Redirected}, v6: fam{Reachable, Redirected}, code: Reachable, text: "Reachable from the internet"},
 		{name: "agent down", key: "23tcp", change: func(t *testing.T, in *Input) { in.Agent = Agent{Note: "the agent is not running"} },
 			v4: fam{Unreachable, AgentDown}, v6: fam{Unreachable, AgentDown}, code: Unreachable, text: "is not running"},
 		{name: "agent still loading a newly enabled service", key: "23tcp", change: func(t *testing.T, in *Input) {

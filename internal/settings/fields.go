@@ -72,6 +72,22 @@ var fields = []field{
 		return ""
 	}},
 	{"firewall", "ipv6", func(s *Settings) any { return &s.Firewall.IPv6 }, 0, 0, "redirect IPv6 connections too (needs ip6tables nat)", nil},
+
+	{"export", "enabled", func(s *Settings) any { return &s.Export.Enabled }, 0, 0, "publish stored events to the MQTT broker", nil},
+	{"export", "broker", func(s *Settings) any { return &s.Export.Broker }, 0, 512, "MQTT broker URL, mqtts://host:port", exportCheck("broker")},
+	{"export", "topic_prefix", func(s *Settings) any { return &s.Export.TopicPrefix }, 1, 64, "first topic level: <prefix>/v1/<sensor>/events", exportCheck("topic_prefix")},
+	{"export", "sensor_id", func(s *Settings) any { return &s.Export.SensorID }, 0, 64, "this router's name at the collector; empty: random, generated once", exportCheck("sensor_id")},
+	{"export", "ca_file", func(s *Settings) any { return &s.Export.CAFile }, 0, 4096, "PEM CA certificates the broker must chain to; empty: the system's", nil},
+	{"export", "cert_file", func(s *Settings) any { return &s.Export.CertFile }, 0, 4096, "client certificate (PEM), optional", nil},
+	{"export", "key_file", func(s *Settings) any { return &s.Export.KeyFile }, 0, 4096, "client certificate's key (PEM)", nil},
+	{"export", "auth_file", func(s *Settings) any { return &s.Export.AuthFile }, 0, 4096, "file with the username on line 1 and the password on line 2, optional", nil},
+	{"export", "batch_size", func(s *Settings) any { return &s.Export.BatchSize }, 1, 1000, "events published before waiting for every acknowledgement", nil},
+	{"export", "interval", func(s *Settings) any { return &s.Export.Interval }, int64(100 * time.Millisecond), int64(time.Hour), "how often an idle exporter looks for new events", nil},
+	{"export", "rate", func(s *Settings) any { return &s.Export.Rate }, 1, 1 << 20, "events published per second at most", nil},
+	{"export", "credentials", func(s *Settings) any { return &s.Export.Credentials }, 0, 0, "export usernames and passwords (needs fakes.log_credentials too)", nil},
+	{"export", "webhook_url", func(s *Settings) any { return &s.Export.WebhookURL }, 0, 2048, "http(s) URL that alerts are POSTed to; empty: no alerts", exportCheck("webhook_url")},
+	{"export", "webhook_rate", func(s *Settings) any { return &s.Export.WebhookRate }, 1, 600, "webhook POSTs per minute at most", nil},
+	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses", nil},
 }
 
 // oneOf accepts the given words only.

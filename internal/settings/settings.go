@@ -1,6 +1,6 @@
 // Package settings is the typed model of UCI package ucollect: the options
 // that Turris's ucollect-era tools wrote (section fakes) and minipot's own
-// sections (agent, limits, store, firewall). Every option has a default, a
+// sections (agent, limits, store, firewall, export). Every option has a default, a
 // parser, a validity range, and a UCI path that is used as the field name in
 // errors.
 package settings
@@ -35,6 +35,7 @@ type Settings struct {
 	Limits   Limits
 	Store    Store
 	Firewall Firewall
+	Export   Export
 }
 
 // Agent holds section agent: how the fakes present themselves.
@@ -87,6 +88,26 @@ type Firewall struct {
 	IPv6       bool     // redirect IPv6 too (needs the ip6tables nat table)
 }
 
+// Export holds section export: the fleet exporter (`minipot export`) that
+// publishes stored events to an MQTT broker, and the owner's webhook alerts.
+type Export struct {
+	Enabled      bool          // publish to Broker
+	Broker       string        // mqtts://host:port (mqtt:// only for loopback tests)
+	TopicPrefix  string        // topics are <prefix>/v1/<sensor>/events
+	SensorID     string        // "" : a random id generated once and kept
+	CAFile       string        // PEM CA the broker's certificate must chain to; "": system roots
+	CertFile     string        // optional client certificate (PEM)
+	KeyFile      string        // its key
+	AuthFile     string        // optional "username\npassword" file, readable by its owner only
+	BatchSize    int           // events in flight at most (one batch)
+	Interval     time.Duration // how often an idle exporter looks for new events
+	Rate         int           // events per second at most
+	Credentials  bool          // export usernames and passwords (also needs fakes.log_credentials)
+	WebhookURL   string        // http(s) URL for alerts; "": no alerts
+	WebhookRate  int           // webhook POSTs per minute at most
+	WebhookLogin bool          // alert on login attempts too, not only on new addresses
+}
+
 // Defaults are the values of an empty file: fit for a router with 256 MB
 // of RAM, as on the Turris Omnia.
 func Defaults() Settings {
@@ -129,6 +150,13 @@ func Defaults() Settings {
 			Backend: "auto",
 			WANZone: "wan",
 			IPv6:    true,
+		},
+		Export: Export{
+			TopicPrefix: "minipot",
+			BatchSize:   100,
+			Interval:    5 * time.Second,
+			Rate:        500,
+			WebhookRate: 6,
 		},
 	}
 }
@@ -182,6 +210,12 @@ func (s Settings) Validate() error {
 				fmt.Sprintf("puts the fake of %s on port %d, outside 1025-65535", svc.Key, p)})
 			break
 		}
+	}
+	if s.Export.Enabled && s.Export.Broker == "" {
+		errs = append(errs, FieldError{"export.broker", "must be set when export.enabled is on (e.g. mqtts://collector.example.net:8883)"})
+	}
+	if (s.Export.CertFile == "") != (s.Export.KeyFile == "") {
+		errs = append(errs, FieldError{"export.key_file", "export.cert_file and export.key_file go together"})
 	}
 	if n := bits.OnesCount32(s.MarkMask); n != 2 {
 		errs = append(errs, FieldError{"fakes.mark_mask", fmt.Sprintf("must have exactly two bits set, has %d", n)})

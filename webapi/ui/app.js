@@ -126,6 +126,7 @@ function syncChecks() {
     const svc = settings.services[box.dataset.service];
     box.checked = !!(svc && svc.enabled);
   }
+  renderExportSettings();
 }
 
 // renderServices lists the services as /status gives them: its order,
@@ -189,6 +190,7 @@ async function loadStatus() {
     span.title = familyDetails(st).join('\n');
     tr.dataset.listening = s.listening ? '1' : '0';
   }
+  renderExportStatus(data.export);
 }
 
 // storeLine shows the store's size against its bound (store.max_size),
@@ -366,6 +368,37 @@ async function purge(scope) {
   }
 }
 
+// --- export (issue 13): the fleet exporter's switch and state ---
+
+function renderExportSettings() {
+  const x = settings.export;
+  if (!x) return;
+  $('export-enabled').checked = x.enabled;
+  $('export-credentials').checked = x.credentials;
+  $('export-broker').textContent = x.broker || '(none set)';
+}
+
+function renderExportStatus(x) {
+  if (!x) return;
+  const m = x.mqtt;
+  $('export-sensor').textContent = x.sensor || '–';
+  let conn = 'export is off';
+  if (x.enabled) conn = !x.running ? 'no: the exporter is not running' : (m && m.connected ? 'yes' : 'no');
+  $('export-connected').textContent = conn;
+  $('export-connected').className = x.enabled ? (m && m.connected ? 'state on' : 'state bad') : 'state off';
+  $('export-last').textContent = m && m.last_export ? new Date(m.last_export).toLocaleString() : 'never';
+  $('export-waiting').textContent = m ? String(m.waiting) : '–';
+  $('export-lost').textContent = m ? String(m.lost) : '–';
+  $('export-error').textContent = (m && m.last_error) || x.error || x.note || 'none';
+}
+
+function startExport() {
+  $('export-enabled').addEventListener('change', (e) => change({ export: { enabled: e.target.checked } }));
+  $('export-credentials').addEventListener('change', (e) => change({ export: { credentials: e.target.checked } }));
+}
+
+// --- end export ---
+
 // --- start ---
 
 async function refresh() {
@@ -387,6 +420,7 @@ async function start() {
   $('show-all').addEventListener('change', (e) => { showAll = e.target.checked; refresh(); });
   $('purge-credentials').addEventListener('click', () => purge('credentials'));
   $('purge-all').addEventListener('click', () => purge('all'));
+  startExport();
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());

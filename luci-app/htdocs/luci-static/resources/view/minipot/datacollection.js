@@ -280,6 +280,7 @@ return view.extend({
 			msgs.push(E('p', {}, [ _('The settings file has invalid options; saving here repairs them.') ]));
 
 		dom.content(note, msgs);
+		this.renderExportStatus(st);
 	},
 
 	refreshStatus() {
@@ -405,6 +406,88 @@ return view.extend({
 	handleApplyFile(ev) {
 		return callApply().then(check).then(L.bind(this.refreshStatus, this)).catch(notifyError);
 	},
+
+	/* --- export (issue 13): the fleet exporter's switch and state --- */
+
+	renderExport(settings) {
+		const x = settings.export || {};
+
+		this.nodes.exportState = E('table', { 'class': 'table', 'id': 'minipot-export-state' }, []);
+
+		return E('div', { 'class': 'cbi-section', 'id': 'minipot-export' }, [
+			E('h3', {}, [ _('Fleet export') ]),
+			E('div', { 'class': 'cbi-value' }, [
+				E('label', { 'class': 'cbi-value-title', 'for': 'minipot-export-enabled' }, [ _('Send events to a collector') ]),
+				E('div', { 'class': 'cbi-value-field' }, [
+					E('input', { 'type': 'checkbox', 'id': 'minipot-export-enabled', 'checked': x.enabled ? '' : null }),
+					E('div', { 'class': 'cbi-value-description' }, [
+						_('Publishes every stored event over TLS to the MQTT broker %s. Events wait in the store while the collector cannot be reached. The broker, certificates and password file are set in section export of /etc/config/ucollect.').format(x.broker || _('(none set)'))
+					])
+				])
+			]),
+			E('div', { 'class': 'cbi-value' }, [
+				E('label', { 'class': 'cbi-value-title', 'for': 'minipot-export-credentials' }, [ _('Send credentials too') ]),
+				E('div', { 'class': 'cbi-value-field' }, [
+					E('input', { 'type': 'checkbox', 'id': 'minipot-export-credentials', 'checked': x.credentials ? '' : null }),
+					E('div', { 'class': 'cbi-value-description' }, [
+						_('Usernames and passwords leave the router only when credentials are collected and this is on.')
+					])
+				])
+			]),
+			this.nodes.exportState,
+			E('div', { 'class': 'cbi-page-actions' }, [
+				E('button', {
+					'class': 'btn cbi-button cbi-button-save',
+					'id': 'minipot-export-save',
+					'click': ui.createHandlerFn(this, 'handleSaveExport')
+				}, [ _('Save and apply') ])
+			])
+		]);
+	},
+
+	renderExportStatus(st) {
+		const x = (st && st.export) || {}, m = x.mqtt;
+		let conn = _('Export is off');
+
+		if (!this.nodes.exportState)
+			return;
+		if (x.enabled)
+			conn = !x.running ? _('No: the exporter is not running') : (m && m.connected ? _('Yes') : _('No'));
+
+		const rows = [
+			[ _('Sensor'), x.sensor || '–' ],
+			[ _('Connected'), conn ],
+			[ _('Last successful export'), m && m.last_export ? fmtTime(m.last_export, true) : _('Never') ],
+			[ _('Events waiting'), m ? String(m.waiting) : '–' ],
+			[ _('Events lost to retention'), m ? String(m.lost) : '–' ],
+			[ _('Last error'), (m && m.last_error) || x.error || x.note || _('None') ]
+		];
+
+		dom.content(this.nodes.exportState, rows.map(function(r, i) {
+			return E('tr', { 'class': 'tr', 'data-row': String(i) }, [
+				E('td', { 'class': 'td left', 'width': '33%' }, [ r[0] ]),
+				E('td', { 'class': 'td left' }, [ txt(r[1]) ])
+			]);
+		}));
+	},
+
+	handleSaveExport(ev) {
+		const patch = { export: {
+			enabled: document.getElementById('minipot-export-enabled').checked,
+			credentials: document.getElementById('minipot-export-credentials').checked
+		} };
+
+		return callSetSettings(patch, this.etag).then(check).then(L.bind(function(res) {
+			if (res.etag)
+				this.etag = res.etag;
+			ui.addNotification(null, E('p', {}, [
+				res.changed ? _('The export settings are saved.') : _('Nothing changed.')
+			]), 'info');
+			return this.refreshStatus();
+		}, this)).catch(notifyError);
+	},
+
+	/* --- end export --- */
 
 	/* --- attacks --- */
 
@@ -559,6 +642,7 @@ return view.extend({
 				_('Minipots are fake Telnet, HTTP and proxy services that catch attackers scanning the router from the internet. They answer every login with a wrong password and record who tried what.')
 			]),
 			this.renderSettings(settings, st),
+			this.renderExport(settings),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Attacks in the last 24 hours') ]),
 				this.nodes.attacks,

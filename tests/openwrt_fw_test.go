@@ -135,6 +135,9 @@ func newOwFirewall(t *testing.T, kind string) *owFirewall {
 	fmt.Fprintf(&mounts, "mount -t overlay overlay -o lowerdir=/usr/share,upperdir=%[1]s/share-up,workdir=%[1]s/share-work /usr/share\n", dir)
 	fmt.Fprintf(&mounts, "mkdir -p /etc/config && mount --bind %s /etc/config\n", w.conf)
 	fmt.Fprintf(&mounts, "mount -t tmpfs tmpfs /run && mkdir -p /run/lock\n")
+	// uci keeps pending changes in /tmp/.uci: each router its own, or the
+	// fw4 and fw3 worlds (run in parallel) commit each other's changes.
+	fmt.Fprintf(&mounts, "mkdir -p /tmp/.uci && mount -t tmpfs tmpfs /tmp/.uci\n")
 	fmt.Fprintf(&mounts, "mkdir -p /usr/share/minipot && cp %s/firewall.include /usr/share/minipot/\n", dir)
 	if kind == "fw4" {
 		fmt.Fprintf(&mounts, "mkdir -p /usr/share/firewall4 /usr/share/nftables.d\n")

@@ -494,12 +494,22 @@ func (w *writer) checkWAL() {
 	if w.budget.WAL <= 0 {
 		return
 	}
-	fi, err := os.Stat(w.path + "-wal")
-	if err != nil || fi.Size() <= w.budget.WAL {
-		return
-	}
-	if err := checkpointTruncate(context.Background(), w.conn); err != nil {
-		w.report(fmt.Errorf("store: WAL over its share of max size: %w", err))
+	// A reader that keeps starting snapshots can make one TRUNCATE give up
+	// (it reports busy, not an error); a few tries a few ms apart cost the
+	// writer little (it is off the connections' path) and keep a flood
+	// from growing the WAL batch after batch.
+	for try := 0; try < 4; try++ {
+		fi, err := os.Stat(w.path + "-wal")
+		if err != nil || fi.Size() <= w.budget.WAL {
+			return
+		}
+		if try > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := checkpointTruncate(context.Background(), w.conn); err != nil {
+			w.report(fmt.Errorf("store: WAL over its share of max size: %w", err))
+			return
+		}
 	}
 }
 

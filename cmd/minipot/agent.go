@@ -50,18 +50,16 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the agent's status report, read by the control API")
 	u := usage{"agent [-c DIR | --dev] [--log-level L] [--allow-root]",
 		[]string{"Runs the minipots in the foreground; SIGHUP reloads the settings."}}
-	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "minipot agent: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+	if code, ok := noArgs(fs, words, stderr); !ok {
+		return code
 	}
 	// Root is refused in every mode, --dev included: the agent parses what
-	// the internet sends, and a bug in it must not be a root shell.
-	if os.Geteuid() == 0 && !*allowRoot {
-		fmt.Fprintln(stderr, "minipot agent: refusing to run as root: it faces the internet. Run it as an unprivileged user, or pass --allow-root.")
+	// the internet sends.
+	if refuseRoot("agent", *allowRoot, "it faces the internet. Run it as an unprivileged user", stderr) {
 		return 1
 	}
 	if *dev {

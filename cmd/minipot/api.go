@@ -66,13 +66,12 @@ func runAPI(args []string, stdout, stderr io.Writer) int {
 	dev := fs.Bool("dev", false, "development mode: config in ./"+devConfigDir+", socket ./"+devSocket+", TCP "+devListen+" with the token in ./"+devTokenFile+" (created if missing)")
 	u := usage{"api [-c DIR] [--run-dir DIR] [--socket PATH] [--socket-group G] [--listen 127.0.0.1:PORT --token-file F] [--firewall] [--dev]",
 		[]string{"Serves the control API (docs/api.md) until SIGINT or SIGTERM."}}
-	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "minipot api: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+	if code, ok := noArgs(fs, words, stderr); !ok {
+		return code
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -30,18 +30,16 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	runDir := fs.String("run-dir", "/var/run/minipot", "`dir`ectory for the exporter's status report, read by the control API")
 	u := usage{"export [-c DIR | --dev] [--run-dir DIR] [--allow-root]",
 		[]string{"Publishes stored events to the MQTT broker of section export, and alerts to its webhook; SIGHUP reloads the settings."}}
-	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "minipot export: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+	if code, ok := noArgs(fs, words, stderr); !ok {
+		return code
 	}
 	// Root is refused in every mode, as for the agent: the exporter reads
 	// what the network sends (a broker's packets, a webhook's answers).
-	if os.Geteuid() == 0 && !*allowRoot {
-		fmt.Fprintln(stderr, "minipot export: refusing to run as root: run it as the agent's unprivileged user, or pass --allow-root.")
+	if refuseRoot("export", *allowRoot, "run it as the agent's unprivileged user", stderr) {
 		return 1
 	}
 	if *dev {

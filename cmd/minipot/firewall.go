@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/uci"
 )
+
+// firewallVerbs are the actions of `minipot firewall`.
+var firewallVerbs = []string{"apply", "remove", "status"}
 
 // runFirewall is `minipot firewall apply|remove|status`.
 func runFirewall(args []string, stdout, stderr io.Writer) int {
@@ -26,31 +30,24 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		"  remove  delete every rule, chain and table minipot added",
 		"  status  show the backend and why, the rules in place, the decision for each service, and what",
 		"          apply would change; exits 1 when it reports a problem or the rules differ from the settings"}}
-	// The verb may stand before or after the flags.
-	var verb string
-	for rest := args; ; {
-		if code, ok := parseFlags(fs, u, rest, stdout, stderr); !ok {
-			return code
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if verb != "" {
-			fmt.Fprintf(stderr, "minipot firewall: unexpected argument %q\n", fs.Arg(0))
-			fs.Usage()
-			return 2
-		}
-		verb, rest = fs.Arg(0), fs.Args()[1:]
+	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	switch verb {
-	case "apply", "remove", "status":
-	case "":
+	var verb string
+	switch {
+	case len(words) == 0:
+		fs.Usage()
+		return 2
+	case !slices.Contains(firewallVerbs, words[0]):
+		fmt.Fprintf(stderr, "minipot firewall: unknown action %q\n", words[0])
 		fs.Usage()
 		return 2
 	default:
-		fmt.Fprintf(stderr, "minipot firewall: unknown action %q\n", verb)
-		fs.Usage()
-		return 2
+		verb = words[0]
+		if code, ok := noArgs(fs, words[1:], stderr); !ok {
+			return code
+		}
 	}
 	if _, err := firewall.NormalizeBackend(*backend); err != nil {
 		fmt.Fprintf(stderr, "minipot firewall: --backend: %v\n", err)

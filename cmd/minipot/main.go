@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+
+	"github.com/minipot/minipot/internal/ucicli"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -16,29 +19,33 @@ var version = "dev"
 // command is one subcommand: run returns the process exit status.
 type command struct {
 	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) int
+	// verbs are the words the command takes first (firewall apply, rpcd
+	// list...), none for a command without; TestHelpAndExitCodes asks
+	// each for its help and gives each a bad option.
+	verbs []string
+	run   func(args []string, stdout, stderr io.Writer) int
 }
 
 func commands() []command {
 	return []command{
-		{"agent", "run the fake services and record attempts", runAgent},
-		{"api", "serve the control API: settings, status, events, statistics, purge", runAPI},
-		{"export", "publish stored events to an MQTT broker, alerts to a webhook", runExport},
-		{"firewall", "apply, remove or show the redirect rules (root)", runFirewall},
-		{"rpcd", "the rpcd plugin of the ubus object minipot: list, call METHOD", runRPCD},
-		{"uci", "read and edit UCI config files like OpenWrt's uci", runUCI},
-		{"version", "print the version", runVersion},
+		{"agent", "run the fake services and record attempts", nil, runAgent},
+		{"api", "serve the control API: settings, status, events, statistics, purge", nil, runAPI},
+		{"export", "publish stored events to an MQTT broker, alerts to a webhook", nil, runExport},
+		{"firewall", "apply, remove or show the redirect rules (root)", firewallVerbs, runFirewall},
+		{"rpcd", "the rpcd plugin of the ubus object minipot: list, call METHOD", rpcdVerbs, runRPCD},
+		{"uci", "read and edit UCI config files like OpenWrt's uci", ucicli.Commands(), runUCI},
+		{"version", "print the version", nil, runVersion},
 	}
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if code, ok := parseFlags(fs, usage{"version", []string{"Prints the version."}}, args, stdout, stderr); !ok {
+	words, code, ok := parseFlags(fs, usage{"version", []string{"Prints the version."}}, args, stdout, stderr)
+	if !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "minipot version: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := noArgs(fs, words, stderr); !ok {
+		return code
 	}
 	fmt.Fprintln(stdout, "minipot", version)
 	return 0
@@ -68,7 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-v":
 		args[0] = "version"
-	case "list", "call":
+	}
+	if slices.Contains(rpcdVerbs, args[0]) {
 		// rpcd runs /usr/libexec/rpcd/minipot, a symlink to this binary,
 		// as `minipot list` and `minipot call METHOD`.
 		return runRPCD(args, stdout, stderr)

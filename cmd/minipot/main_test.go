@@ -35,7 +35,14 @@ func TestHelpAndExitCodes(t *testing.T) {
 		{[]string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"rpcd"}, 2, "", "usage: minipot rpcd"},
 		{[]string{"uci", "-z"}, 2, "", "unrecognized option: z"},
+		{[]string{"uci", "show", "-z"}, 2, "", "unrecognized option: z"},
+		{[]string{"uci", "show", "--no-such-flag"}, 2, "", "unrecognized option: --no-such-flag"},
+		{[]string{"uci", "-c"}, 2, "", "option requires an argument: c"},
+		{[]string{"firewall", "status", "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"rpcd", "list", "extra"}, 2, "", "usage: minipot rpcd"},
 	}
+	// Every command of the table and every verb it takes, with the option
+	// before the verb, after it, and after the verb's own argument.
 	for _, c := range commands() {
 		want := "usage: minipot " + c.name
 		if c.name == "uci" {
@@ -45,6 +52,26 @@ func TestHelpAndExitCodes(t *testing.T) {
 			tc{[]string{c.name, "--help"}, 0, want, ""},
 			tc{[]string{c.name, "-h"}, 0, want, ""},
 			tc{[]string{c.name, "--no-such-flag"}, 2, "", want},
+		)
+		if len(c.verbs) == 0 {
+			cases = append(cases, tc{[]string{c.name, "extra", "--help"}, 0, want, ""})
+		}
+		for _, v := range c.verbs {
+			cases = append(cases,
+				tc{[]string{c.name, v, "--help"}, 0, want, ""},
+				tc{[]string{c.name, v, "-h"}, 0, want, ""},
+				tc{[]string{c.name, "-h", v}, 0, want, ""},
+				tc{[]string{c.name, v, "some.argument", "--help"}, 0, want, ""},
+				tc{[]string{c.name, v, "--no-such-flag"}, 2, "", want},
+				tc{[]string{c.name, v, "some.argument", "--no-such-flag"}, 2, "", "no-such-flag"},
+			)
+		}
+	}
+	// rpcd runs its plugin as `minipot list` and `minipot call METHOD`.
+	for _, v := range rpcdVerbs {
+		cases = append(cases,
+			tc{[]string{v, "--help"}, 0, "usage: minipot rpcd", ""},
+			tc{[]string{v, "--no-such-flag"}, 2, "", "usage: minipot rpcd"},
 		)
 	}
 	for _, c := range cases {
@@ -59,6 +86,28 @@ func TestHelpAndExitCodes(t *testing.T) {
 		}
 		if c.stderrSays == "" && stderr.Len() > 0 || !strings.Contains(stderr.String(), c.stderrSays) {
 			t.Errorf("minipot %s: stderr %q, want %q", name, stderr.String(), c.stderrSays)
+		}
+	}
+}
+
+// TestUCIOptionsAnywhere: minipot uci takes its options after the command
+// as well as before it, as the other subcommands do.
+func TestUCIOptionsAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/"+settings.Package, []byte("config fakes 'fakes'\n\tlist disable '23tcp'\n\tlist disable '80tcp'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "23tcp,80tcp\n"
+	for _, args := range [][]string{
+		{"-c", dir, "-d", ",", "get", "ucollect.fakes.disable"},
+		{"get", "ucollect.fakes.disable", "-c", dir, "-d", ","},
+		{"-qc", dir, "get", "-d,", "ucollect.fakes.disable"},
+		{"get", "-c" + dir, "-d", ",", "--", "ucollect.fakes.disable"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"uci", "-t", dir}, args...), &stdout, &stderr)
+		if code != 0 || stdout.String() != want {
+			t.Errorf("minipot uci %s: exit %d, stdout %q, want %q (stderr %q)", strings.Join(args, " "), code, stdout.String(), want, stderr.String())
 		}
 	}
 }

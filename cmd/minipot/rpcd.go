@@ -20,6 +20,9 @@ func runRPCD(args []string, stdout, stderr io.Writer) int {
 	return rpcdMain(args, os.Stdin, stdout, stderr)
 }
 
+// rpcdVerbs are the words rpcd runs a plugin with.
+var rpcdVerbs = []string{"list", "call"}
+
 func rpcdMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("rpcd", flag.ContinueOnError)
 	socket := rpcd.DefaultSocket
@@ -30,7 +33,8 @@ func rpcdMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code in
 	timeout := fs.Duration("timeout", rpcd.DefaultTimeout, "how long to wait for the API (below rpcd's and LuCI's own timeouts)")
 	u := usage{"rpcd [--socket PATH] list | call METHOD  (arguments: a JSON object on stdin)",
 		[]string{"The rpcd plugin of the ubus object \"minipot\" (docs/openwrt.md, section ubus)."}}
-	if code, ok := parseFlags(fs, u, args, stdout, stderr); !ok {
+	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
+	if !ok {
 		return code
 	}
 	// rpcd reads stdout only: whatever goes wrong, print one JSON object
@@ -43,10 +47,10 @@ func rpcdMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code in
 		}
 	}()
 	switch {
-	case fs.NArg() == 1 && fs.Arg(0) == "list":
+	case len(words) == 1 && words[0] == "list":
 		return writeReply(stdout, rpcd.List())
-	case fs.NArg() == 2 && fs.Arg(0) == "call":
-		reply, ok := rpcd.Call(context.Background(), rpcd.Client{Socket: socket, Timeout: *timeout}, fs.Arg(1), stdin)
+	case len(words) == 2 && words[0] == "call":
+		reply, ok := rpcd.Call(context.Background(), rpcd.Client{Socket: socket, Timeout: *timeout}, words[1], stdin)
 		if code = writeReply(stdout, reply); code == 0 && !ok {
 			// rpcd ignores the exit status; a shell script running the
 			// plugin itself can test it.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/minipot/minipot/internal/uci"
@@ -23,10 +24,11 @@ func Main(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir, false)
 }
 
-// MainStrict is Main as a minipot subcommand: -h and --help (before the
-// command) print the usage on stdout and exit 0, and an unknown option
-// exits 2, as every minipot subcommand does. OpenWrt's uci exits 0 on
-// both and prints the usage on stderr; Main keeps that.
+// MainStrict is Main as a minipot subcommand: options may stand after the
+// command too, -h and --help print the usage on stdout and exit 0, and an
+// unknown option or one without its value exits 2, as every minipot
+// subcommand does. OpenWrt's uci takes options before the command only,
+// exits 0 on all three and prints the usage on stderr; Main keeps that.
 func MainStrict(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir, true)
 }
@@ -164,6 +166,9 @@ func (c *cli) parseErrorHere() error {
 }
 
 func (c *cli) main(args []string) int {
+	if c.strict {
+		args = optionsFirst(args)
+	}
 	rest, code, ok := c.options(args)
 	if !ok {
 		return code
@@ -177,6 +182,38 @@ func (c *cli) main(args []string) int {
 		c.usage()
 	}
 	return code
+}
+
+// optionsFirst moves the options after the command before it, followed
+// by "--", as GNU getopt reorders: a minipot subcommand takes its options
+// wherever they stand (`minipot uci show --help`), OpenWrt's uci only
+// before the command. "--" ends the options.
+func optionsFirst(args []string) []string {
+	var opts, words []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			words = append(words, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-':
+			words = append(words, a)
+		default:
+			opts = append(opts, a)
+			// An option that takes a value as the cluster's last letter
+			// takes the next argument.
+			if strings.IndexByte("cdfpPt", a[len(a)-1]) >= 0 && !strings.HasPrefix(a, "--") &&
+				strings.IndexAny(a[1:len(a)-1], "cdfpPt") < 0 {
+				if i+1 == len(args) {
+					// Its value is missing: options says so.
+					return opts
+				}
+				i++
+				opts = append(opts, args[i])
+			}
+		}
+	}
+	return append(append(opts, "--"), words...)
 }
 
 // options handles the options before the command like POSIX getopt with
@@ -196,6 +233,11 @@ func (c *cli) options(args []string) (rest []string, code int, ok bool) {
 			c.usageTo(c.out)
 			return nil, 0, false
 		}
+		if c.strict && strings.HasPrefix(a, "--") {
+			fmt.Fprintf(c.errw, "%s: unrecognized option: %s\n", c.prog, a)
+			c.usage()
+			return nil, 2, false
+		}
 		for j := 1; j < len(a); j++ {
 			opt := a[j]
 			switch opt {
@@ -210,6 +252,9 @@ func (c *cli) options(args []string) (rest []string, code int, ok bool) {
 				default:
 					fmt.Fprintf(c.errw, "%s: option requires an argument: %c\n", c.prog, opt)
 					c.usage()
+					if c.strict {
+						return nil, 2, false
+					}
 					return nil, 0, false
 				}
 				if code, ok := c.valueOption(opt, val); !ok {
@@ -322,21 +367,7 @@ func (c *cli) usageTo(w io.Writer) {
 	fmt.Fprintf(w, `Usage: %s [<options>] <command> [<arguments>]
 
 Commands:
-	batch
-	export     [<config>]
-	changes    [<config>]
-	commit     [<config>]
-	add        <config> <section-type>
-	add_list   <config>.<section>.<option>=<string>
-	del_list   <config>.<section>.<option>=<string>
-	show       [<config>[.<section>[.<option>]]]
-	get        <config>.<section>[.<option>]
-	set        <config>.<section>[.<option>]=<value>
-	delete     <config>[.<section>[[.<option>][=<id>]]]
-	rename     <config>.<section>[.<option>]=<name>
-	revert     <config>[.<section>[.<option>]]
-	reorder    <config>.<section>=<position>
-
+%s
 Options:
 	-c <path>  directory of the config files (default: %s)
 	-d <str>   separator of list items in show and get (default: a space)
@@ -351,7 +382,47 @@ Options:
 	-S         skip lines with syntax errors
 	-X         show anonymous sections by name instead of @type[index]
 
-`, c.prog, uci.DefaultDir, DefaultSaveDir)
+`, c.prog, commandLines(), uci.DefaultDir, DefaultSaveDir)
+}
+
+// commandTable is the commands the usage names, in its order, with their
+// arguments; command runs them (and libuci's short aliases).
+var commandTable = []struct{ name, args string }{
+	{"batch", ""},
+	{"export", "[<config>]"},
+	{"changes", "[<config>]"},
+	{"commit", "[<config>]"},
+	{"add", "<config> <section-type>"},
+	{"add_list", "<config>.<section>.<option>=<string>"},
+	{"del_list", "<config>.<section>.<option>=<string>"},
+	{"show", "[<config>[.<section>[.<option>]]]"},
+	{"get", "<config>.<section>[.<option>]"},
+	{"set", "<config>.<section>[.<option>]=<value>"},
+	{"delete", "<config>[.<section>[[.<option>][=<id>]]]"},
+	{"rename", "<config>.<section>[.<option>]=<name>"},
+	{"revert", "<config>[.<section>[.<option>]]"},
+	{"reorder", "<config>.<section>=<position>"},
+}
+
+// Commands names the commands, as the usage lists them.
+func Commands() []string {
+	var names []string
+	for _, c := range commandTable {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+func commandLines() string {
+	var b strings.Builder
+	for _, c := range commandTable {
+		if c.args == "" {
+			fmt.Fprintf(&b, "\t%s\n", c.name)
+			continue
+		}
+		fmt.Fprintf(&b, "\t%-10s %s\n", c.name, c.args)
+	}
+	return b.String()
 }
 
 // command runs one command (libuci's uci_cmd); 255 means unknown command

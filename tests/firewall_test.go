@@ -16,6 +16,8 @@ import (
 
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/servicestate"
+	"github.com/minipot/minipot/internal/settings"
 )
 
 // The firewall contract of DESIGN.md, proven with the real kernel, real
@@ -50,8 +52,9 @@ type fwWorld struct {
 	dir                   string // the router's /etc/config, and the event store
 	agent                 *exec.Cmd
 	agentOut              *syncBuffer
-	baseline              string // iptables-save of both families before minipot
-	fw3DNATAccept         bool   // the ruleset accepts port redirections in zone_wan_input, as fw3 does
+	baseline              string                        // iptables-save of both families before minipot
+	fw3DNATAccept         bool                          // the ruleset accepts port redirections in zone_wan_input, as fw3 does
+	states                map[string]servicestate.State // by service, as the last status printed them
 }
 
 func newFwWorld(t *testing.T, backend string) *fwWorld {
@@ -332,7 +335,7 @@ func (w *fwWorld) startAgent() {
 // it printed.
 func (w *fwWorld) minipot(env []string, verb string, args ...string) (string, error) {
 	cmdArgs := append([]string{"netns", "exec", w.router}, env...)
-	cmdArgs = append(cmdArgs, minipotBin, "firewall", verb, "-c", w.dir, "--json")
+	cmdArgs = append(cmdArgs, minipotBin, "firewall", verb, "-c", w.dir, "--json", "--run-dir", filepath.Join(w.dir, "run"))
 	return runIn(nil, "ip", append(cmdArgs, args...)...)
 }
 
@@ -362,12 +365,29 @@ func (w *fwWorld) status() firewall.Status {
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		w.t.Fatalf("minipot firewall status: %v\n%s", err, out)
 	}
-	var st firewall.Status
-	if jerr := json.NewDecoder(strings.NewReader(out)).Decode(&st); jerr != nil {
+	var doc struct {
+		firewall.Status
+		States []struct {
+			Service string `json:"service"`
+			servicestate.State
+		} `json:"states"`
+	}
+	if jerr := json.NewDecoder(strings.NewReader(out)).Decode(&doc); jerr != nil {
 		w.t.Fatalf("minipot firewall status: %v: printed %q: %v", err, out, jerr)
 	}
+	st := doc.Status
 	if fine := st.Problem == "" && st.InSync; fine != (err == nil) {
 		w.t.Errorf("minipot firewall status: exit status %v for problem %q, in sync %v", err, st.Problem, st.InSync)
+	}
+	// Each service's state, as /status tells it (package servicestate).
+	w.states = map[string]servicestate.State{}
+	for _, ss := range doc.States {
+		w.states[ss.Service] = ss.State
+	}
+	for _, svc := range settings.Services() {
+		if ss, ok := w.states[svc.Key]; !ok || !strings.HasSuffix(ss.Text, ".") || len(ss.Families) != 2 {
+			w.t.Errorf("minipot firewall status: the state of %s is %+v", svc.Key, ss)
+		}
 	}
 	return st
 }
@@ -437,6 +457,11 @@ func testFirewallWorld(t *testing.T, w *fwWorld) {
 		st := w.status()
 		if st.Backend != "iptables-"+w.backend || !st.InSync || !strings.Contains(st.BackendReason, "auto") {
 			t.Fatalf("status: %+v", st)
+		}
+		// The agent runs and the rules are in: the fakes are reachable,
+		// as the API's /status would say, in its words.
+		if ss := w.states["23tcp"]; ss.Code != servicestate.Reachable || !strings.HasPrefix(ss.Text, "Reachable from the internet") {
+			t.Errorf("status: the state of 23tcp is %+v, want reachable", ss)
 		}
 		for _, f := range st.Families {
 			if !f.Installed {

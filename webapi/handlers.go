@@ -224,20 +224,20 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		doc.Settings.Errors = append(doc.Settings.Errors, settings.FieldError{Field: "", Message: "the file does not parse: " + snap.parseErr.Error()})
 	}
 	rep, repErr := a.cfg.Agent.Report()
+	ag := servicestate.AgentOf(rep, repErr, snap.digest)
 	if repErr == nil {
-		doc.Agent = AgentState{Running: true, InSync: rep.ConfigDigest == snap.digest && rep.ConfigError == "",
+		doc.Agent = AgentState{Running: true, InSync: ag.InSync,
 			PID: rep.PID, Version: rep.Version, Started: &rep.Started, Loaded: &rep.Loaded,
 			ConfigDigest: rep.ConfigDigest, ConfigError: rep.ConfigError, Connections: &rep.Connections}
 		if !doc.Agent.InSync && rep.ConfigError == "" {
 			doc.Agent.Note = "the settings file changed since the agent loaded it: POST /api/v1/settings/apply (or reload_config) applies it"
 		}
 	} else {
-		doc.Agent.Note = repErr.Error()
+		doc.Agent.Note = ag.Note
 	}
 	var fwIn servicestate.Firewall
 	doc.Firewall, fwIn = a.firewallState(r.Context(), snap)
-	in := servicestate.Input{Settings: snap.settings, Firewall: fwIn,
-		Agent: servicestate.Agent{Running: repErr == nil, InSync: doc.Agent.InSync, Note: doc.Agent.Note, Report: rep}}
+	in := servicestate.Input{Settings: snap.settings, Firewall: fwIn, Agent: ag}
 	for _, svc := range settings.Services() {
 		st := ServiceState{Key: svc.Key, Label: svc.Label, Kind: string(svc.Kind), Server: svc.Server,
 			Description: svc.Description, Port: svc.Port, FakePort: snap.settings.FakePort(svc),

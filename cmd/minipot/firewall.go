@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/report"
+	"github.com/minipot/minipot/internal/servicestate"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/uci"
 )
@@ -25,11 +27,13 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 	confDir := fs.String("c", "/etc/config", "UCI config `dir`ectory holding packages ucollect, firewall and network")
 	backend := fs.String("backend", "", "firewall holding the rules: auto, nftables, iptables-nft or iptables-legacy (nft, legacy: old names; default: ucollect.firewall.backend)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nftables|iptables-nft|iptables-legacy] [--json]", []string{
+	runDir := fs.String("run-dir", "/var/run/minipot", "the agent's run `dir`ectory (its agent.json report), for status's service states")
+	u := usage{"firewall apply|remove|status [-c DIR] [--backend auto|nftables|iptables-nft|iptables-legacy] [--json] [--run-dir DIR]", []string{
 		"  apply   install or update the redirect rules to match the settings (idempotent)",
 		"  remove  delete every rule, chain and table minipot added",
-		"  status  show the backend and why, the rules in place, the decision for each service, and what",
-		"          apply would change; exits 1 when it reports a problem or the rules differ from the settings"}}
+		"  status  show the backend and why, the rules in place, the decision for each service, each",
+		"          service's state as /status tells it, and what apply would change; exits 1 when it",
+		"          reports a problem or the rules differ from the settings"}}
 	words, code, ok := parseFlags(fs, u, args, stdout, stderr)
 	if !ok {
 		return code
@@ -62,7 +66,7 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	dir := uci.Dir{Path: *confDir}
-	s, err := settings.Load(dir)
+	s, digest, err := settings.LoadDigest(dir)
 	if err != nil {
 		if verb != "remove" {
 			return fail(fmt.Errorf("%s/%s: %w", *confDir, settings.Package, err))
@@ -86,11 +90,12 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 			}
 			return fail(err)
 		}
+		doc := statusDoc{Status: st, States: serviceStates(s, digest, st, *runDir)}
 		code := 0
 		if *asJSON {
-			code = writeJSON(stdout, stderr, st)
+			code = writeJSON(stdout, stderr, doc)
 		} else {
-			printStatus(stdout, st)
+			printStatus(stdout, doc)
 		}
 		if p := statusProblem(st); code == 0 && p != "" {
 			fmt.Fprintf(stderr, "minipot firewall status: %s\n", p)
@@ -115,6 +120,33 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// statusDoc is what `minipot firewall status` prints: the firewall's
+// status, and each service's state as /status gives it (one sentence for
+// the owner, from package servicestate).
+type statusDoc struct {
+	firewall.Status
+	States []serviceState `json:"states"`
+}
+
+type serviceState struct {
+	Service string `json:"service"`
+	servicestate.State
+}
+
+// serviceStates computes every service's state from the rules this
+// command reads (it installs them: managed) and the agent's report in
+// runDir, as the API does.
+func serviceStates(s settings.Settings, digest string, st firewall.Status, runDir string) []serviceState {
+	rep, err := report.ReadLive(runDir)
+	in := servicestate.Input{Settings: s, Agent: servicestate.AgentOf(rep, err, digest),
+		Firewall: servicestate.Firewall{Managed: true, Status: st}}
+	var out []serviceState
+	for _, svc := range settings.Services() {
+		out = append(out, serviceState{Service: svc.Key, State: servicestate.Compute(in, svc)})
+	}
+	return out
 }
 
 // statusProblem is what status reports as wrong, "" when nothing is:
@@ -156,7 +188,8 @@ func printChanges(w io.Writer, verb string, ch firewall.Changes) {
 	}
 }
 
-func printStatus(w io.Writer, st firewall.Status) {
+func printStatus(w io.Writer, doc statusDoc) {
+	st := doc.Status
 	fmt.Fprintf(w, "backend:     %s (%s): %s\n", st.Backend, st.BackendReason, strings.Join(st.Commands, ", "))
 	fmt.Fprintf(w, "router:      firewall %s\n", st.RouterFirewall)
 	if !st.Enabled {
@@ -198,6 +231,12 @@ func printStatus(w io.Writer, st firewall.Status) {
 		for _, e := range d.Except {
 			fmt.Fprintf(w, "       real service for connections %s\n", e)
 		}
+	}
+	if len(doc.States) > 0 {
+		fmt.Fprintln(w, "states:")
+	}
+	for _, ss := range doc.States {
+		fmt.Fprintf(w, "  %-8s %-12s %s\n", ss.Service, ss.Code, ss.Text)
 	}
 	if st.Problem != "" {
 		fmt.Fprintln(w, "problem:    ", st.Problem)

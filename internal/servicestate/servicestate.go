@@ -104,6 +104,17 @@ type Agent struct {
 	Report  report.Report
 }
 
+// AgentOf is what the state needs of the agent, from its report as
+// report.ReadLive gives it (err: no agent runs, and why) and the digest of
+// the settings file as it is now: the API and `minipot firewall status`
+// read the agent alike.
+func AgentOf(rep report.Report, err error, digest string) Agent {
+	if err != nil {
+		return Agent{Note: err.Error(), Report: rep}
+	}
+	return Agent{Running: true, InSync: rep.ConfigDigest == digest && rep.ConfigError == "", Report: rep}
+}
+
 // Firewall is what the state needs of the redirect rules.
 type Firewall struct {
 	// Managed is true when the process asking (the API with --firewall)

@@ -72,6 +72,10 @@ type API struct {
 	// that worked: rules out of sync because they cannot be installed are
 	// not "waiting", and /status says so.
 	applyErr atomic.Pointer[error]
+
+	// warned is the digest of the settings file whose warnings were
+	// logged last.
+	warned atomic.Pointer[string]
 }
 
 // noteApply records the outcome of an Apply of the rules.
@@ -181,6 +185,7 @@ type snapshot struct {
 	digest   string            // sha256 of the file's bytes (of "" if missing)
 	settings settings.Settings // defaults where the file is invalid
 	invalid  settings.Errors   // invalid options
+	warnings settings.Errors   // options minipot does not read (settings.Warnings)
 	parseErr error             // the file does not parse at all
 }
 
@@ -198,6 +203,8 @@ func (a *API) read() (snapshot, error) {
 		snap.parseErr = err
 		return snap, nil
 	}
+	snap.warnings = settings.Warnings(p)
+	a.logWarnings(snap)
 	s, err := settings.FromPackage(p)
 	snap.settings = s
 	var fe settings.Errors
@@ -207,6 +214,21 @@ func (a *API) read() (snapshot, error) {
 		snap.parseErr = err
 	}
 	return snap, nil
+}
+
+// logWarnings logs the warnings of a settings file once for each version
+// of the file that has any (the API reads the file on every request).
+func (a *API) logWarnings(snap snapshot) {
+	if len(snap.warnings) == 0 {
+		return
+	}
+	digest := snap.digest
+	if last := a.warned.Swap(&digest); last != nil && *last == digest {
+		return
+	}
+	for _, w := range snap.warnings {
+		a.cfg.Log.Warn().Str("option", w.Field).Msg("settings: " + w.Message)
+	}
 }
 
 // apiError is every error response.

@@ -136,9 +136,12 @@ type StatusDoc struct {
 
 // SettingsState is the file's part of the status.
 type SettingsState struct {
-	ETag           string          `json:"etag"`
-	Valid          bool            `json:"valid"`
-	Errors         settings.Errors `json:"errors,omitempty"`
+	ETag   string          `json:"etag"`
+	Valid  bool            `json:"valid"`
+	Errors settings.Errors `json:"errors,omitempty"`
+	// Warnings are options minipot does not read (settings.Warnings):
+	// named, never blocking.
+	Warnings       settings.Errors `json:"warnings,omitempty"`
 	Enabled        bool            `json:"enabled"`
 	LogCredentials bool            `json:"log_credentials"`
 }
@@ -219,7 +222,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	}
 	doc := StatusDoc{Version: a.cfg.Version}
 	doc.Settings = SettingsState{ETag: etagOf(snap.digest), Valid: snap.parseErr == nil && snap.invalid == nil,
-		Errors: snap.invalid, Enabled: snap.settings.Enabled, LogCredentials: snap.settings.LogCredentials}
+		Errors: snap.invalid, Warnings: snap.warnings, Enabled: snap.settings.Enabled, LogCredentials: snap.settings.LogCredentials}
 	if snap.parseErr != nil {
 		doc.Settings.Errors = append(doc.Settings.Errors, settings.FieldError{Field: "", Message: "the file does not parse: " + snap.parseErr.Error()})
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -450,5 +452,33 @@ func TestParseTime(t *testing.T) {
 		if _, err := parseTime(in, now); err == nil {
 			t.Errorf("parseTime(%q) succeeded", in)
 		}
+	}
+}
+
+// TestStatusWarnings: an option of minipot's own sections that it does not
+// read shows in /status as settings.warnings, named by section.option, and
+// once in the API's log; the file stays valid and applies.
+func TestStatusWarnings(t *testing.T) {
+	e := newEnv(t)
+	var st StatusDoc
+	e.do("GET", "/api/v1/status", "").decode(t, &st)
+	if len(st.Settings.Warnings) != 0 || strings.Contains(e.log.String(), "settings:") {
+		t.Fatalf("warnings for the canonical file: %+v\nlog: %s", st.Settings.Warnings, e.log.String())
+	}
+	data := append(e.fileBytes(), "\nconfig store 'store'\n\toption max_sise '8'\n"...)
+	data = append(data, "\nconfig uplink 'uplink'\n\toption name 'api.turris.cz'\n"...)
+	if err := os.WriteFile(e.file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		r := e.do("GET", "/api/v1/status", "")
+		r.decode(t, &st)
+		want := settings.Errors{{Field: "store.max_sise", Message: "unknown option, ignored (did you mean store.max_size?)"}}
+		if !st.Settings.Valid || !reflect.DeepEqual(st.Settings.Warnings, want) {
+			t.Errorf("status settings: %s", r.body)
+		}
+	}
+	if n := strings.Count(e.log.String(), "max_sise"); n != 1 {
+		t.Errorf("the warning is in the API's log %d times, want once:\n%s", n, e.log.String())
 	}
 }

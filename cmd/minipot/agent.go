@@ -164,7 +164,7 @@ func makeHandlers(s settings.Settings, log zerolog.Logger) agent.HandlerFor {
 }
 
 func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, stderr io.Writer) error {
-	s, digest, err := settings.LoadDigest(dir)
+	s, digest, err := loadSettings(dir, stderr)
 	if err != nil {
 		return err
 	}
@@ -269,7 +269,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 			log.Info().Str("signal", sig.String()).Msg("stopping")
 			return nil
 		}
-		next, nextDigest, err := settings.LoadDigest(dir)
+		next, nextDigest, err := loadSettings(dir, stderr)
 		if err != nil {
 			log.Error().Err(err).Msg("reload: keeping the running settings")
 			if rl.Dir != "" {

@@ -124,6 +124,9 @@ func TestDevConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if w := settings.Warnings(p); len(w) > 0 {
+		t.Errorf("the development config has options minipot does not read: %v", w)
+	}
 	if dev.LogCredentials {
 		t.Error("make run collects credentials; the documented default is off")
 	}
@@ -146,5 +149,24 @@ func TestDevConfigDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(dev, want) {
 		t.Errorf("the development config differs from the defaults beyond what README.md explains:\n got %+v\nwant %+v", dev, want)
+	}
+}
+
+// TestAgentLogsWarnings: the agent's loading of the settings logs each
+// option of minipot's sections that it does not read, by section.option,
+// and still loads the rest.
+func TestAgentLogsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/"+settings.Package, []byte("config limits 'limits'\n\toption max_per_ipp '4'\n\toption max_per_network '8'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	s, _, err := loadSettings(uci.Dir{Path: dir}, &log)
+	if err != nil || s.Limits.MaxPerNet != 8 {
+		t.Fatalf("load: %v, max_per_network %d", err, s.Limits.MaxPerNet)
+	}
+	if !strings.Contains(log.String(), "WRN") || !strings.Contains(log.String(), "option=limits.max_per_ipp") ||
+		!strings.Contains(log.String(), "did you mean limits.max_per_ip?") {
+		t.Errorf("log: %s", log.String())
 	}
 }

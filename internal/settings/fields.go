@@ -90,6 +90,101 @@ var fields = []field{
 	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses", nil},
 }
 
+// legacyOptions are options of minipot's sections that Turris's
+// ucollect-era tools and scripts wrote and minipot does not read: they
+// are accepted silently, not warned about.
+var legacyOptions = map[string][]string{
+	// Turris-era scripts switch services on with `uci del_list
+	// ucollect.fakes.enable=23tcp`; minipot follows fakes.disable only.
+	"fakes": {"enable"},
+}
+
+// Warnings names every option that minipot's own sections (the section
+// types of the fields table: fakes, agent, limits...) hold and minipot does
+// not read, by section.option: a typo (store.max_sise) is never applied,
+// and the owner should learn it. Sections of other types belong to other
+// tools (Turris's ucollect wrote uplink, plugin...) and are not looked at,
+// nor are the Turris-era options of legacyOptions. A warning stops
+// nothing: the rest of the file applies.
+func Warnings(p *uci.Package) Errors {
+	known := map[string][]string{}
+	for _, f := range fields {
+		known[f.section] = append(known[f.section], f.option)
+	}
+	var warns Errors
+	for i, sec := range p.Sections {
+		opts, own := known[sec.Type]
+		if !own {
+			continue
+		}
+		if p.Section(sec.Type) != sec {
+			// FromPackage reads the section named after its type only.
+			name := sec.Name
+			if sec.Anonymous {
+				name = fmt.Sprintf("@%s[%d]", sec.Type, typeIndex(p, i))
+			}
+			warns = append(warns, FieldError{name, fmt.Sprintf("a %s section that minipot does not read: it reads the section named %q (config %s '%s') only", sec.Type, sec.Type, sec.Type, sec.Type)})
+			continue
+		}
+		for _, o := range sec.Options {
+			if slices.Contains(opts, o.Name) || slices.Contains(legacyOptions[sec.Type], o.Name) {
+				continue
+			}
+			msg := "unknown option, ignored"
+			if near := nearest(o.Name, opts); near != "" {
+				msg += fmt.Sprintf(" (did you mean %s.%s?)", sec.Type, near)
+			}
+			warns = append(warns, FieldError{sec.Type + "." + o.Name, msg})
+		}
+	}
+	return warns
+}
+
+// typeIndex is the index of section i among the sections of its type, as
+// uci's @type[index] counts.
+func typeIndex(p *uci.Package, i int) int {
+	n := 0
+	for _, s := range p.Sections[:i] {
+		if s.Type == p.Sections[i].Type {
+			n++
+		}
+	}
+	return n
+}
+
+// nearest is the word of words at edit distance at most 2 from w (the
+// first, on a tie), or "".
+func nearest(w string, words []string) string {
+	best, bestD := "", 3
+	for _, c := range words {
+		if d := editDistance(w, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is Levenshtein's distance of two option names (short).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // oneOf accepts the given words only.
 func oneOf(words ...string) func(string) string {
 	return func(v string) string {

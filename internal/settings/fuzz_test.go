@@ -31,6 +31,7 @@ func FuzzDuration(f *testing.F) {
 func FuzzFromPackage(f *testing.F) {
 	f.Add([]byte("config fakes 'fakes'\n\toption enabled '1'\n\tlist disable '23tcp'\n"))
 	f.Add([]byte("config limits 'limits'\n\toption idle_timeout '2m'\nconfig agent 'agent'\n\toption hostname 'x'\n"))
+	f.Add([]byte("config store 'store'\n\toption max_sise '8'\nconfig store\n\toption path '/x'\nconfig uplink\n\toption name 'api.turris.cz'\n"))
 	if data, err := os.ReadFile(filepath.Join("..", "..", "openwrt", "minipot", "files", "ucollect.config")); err == nil {
 		f.Add(data)
 	}
@@ -38,6 +39,11 @@ func FuzzFromPackage(f *testing.F) {
 		p, err := uci.Parse(Package, data)
 		if err != nil {
 			return
+		}
+		for _, w := range Warnings(p) {
+			if w.Field == "" || w.Message == "" {
+				t.Fatalf("warning without its option or reason: %+v", w)
+			}
 		}
 		s, err := FromPackage(p)
 		if err != nil {

@@ -316,18 +316,26 @@ func Digest(data []byte) string {
 // LoadDigest is Load that also returns the Digest of the bytes it read.
 // The file is read under libuci's shared lock.
 func LoadDigest(dir uci.Dir) (Settings, string, error) {
+	s, digest, _, err := LoadFile(dir)
+	return s, digest, err
+}
+
+// LoadFile is LoadDigest that also returns the file's Warnings: what the
+// agent logs when it loads the file.
+func LoadFile(dir uci.Dir) (s Settings, digest string, warnings Errors, err error) {
 	data, err := dir.ReadFile(Package)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Settings{}, "", fmt.Errorf("read settings: %w", err)
+		return Settings{}, "", nil, fmt.Errorf("read settings: %w", err)
 	}
-	digest := Digest(data)
+	digest = Digest(data)
 	p, err := uci.Parse(Package, data)
 	if err != nil {
-		return Settings{}, digest, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
+		return Settings{}, digest, nil, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
 	}
-	s, err := FromPackage(p)
+	warnings = Warnings(p)
+	s, err = FromPackage(p)
 	if err != nil {
-		return s, digest, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
+		return s, digest, warnings, fmt.Errorf("%s/%s: %w", dir.Path, Package, err)
 	}
-	return s, digest, nil
+	return s, digest, warnings, nil
 }

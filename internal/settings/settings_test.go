@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,59 @@ func TestDocsListEveryService(t *testing.T) {
 	}
 	if n := strings.Count(readme[strings.Index(readme, "| service key |"):], "tcp` |"); n != len(Services()) {
 		t.Errorf("README's table has %d services, the table %d", n, len(Services()))
+	}
+}
+
+// TestWarnings: an option minipot's own sections hold and minipot does not
+// read is named by section.option, with the likely intended option; other
+// tools' sections and the Turris-era options pass silently, and a warning
+// never keeps the rest of the file from applying.
+func TestWarnings(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		want       Errors
+	}{
+		{"the package's own file", "", nil},
+		{"a typo", "config store 'store'\n\toption max_sise '8'\n\toption max_age '7d'\n",
+			Errors{{"store.max_sise", "unknown option, ignored (did you mean store.max_size?)"}}},
+		{"a list typo", "config fakes 'fakes'\n\tlist disabled '23tcp'\n",
+			Errors{{"fakes.disabled", "unknown option, ignored (did you mean fakes.disable?)"}}},
+		{"nothing near", "config agent 'agent'\n\toption colour 'blue'\n",
+			Errors{{"agent.colour", "unknown option, ignored"}}},
+		{"other tools' sections", "config uplink 'uplink'\n\toption name 'api.turris.cz'\nconfig plugin\n\toption libname 'libplugin_fake.so'\n", nil},
+		{"Turris-era options", "config fakes 'fakes'\n\tlist enable '23tcp'\n\tlist disable '2323tcp'\n", nil},
+		{"a section minipot does not read", "config limits\n\toption max_per_ip '4'\nconfig limits 'lim'\n",
+			Errors{
+				{"@limits[0]", `a limits section that minipot does not read: it reads the section named "limits" (config limits 'limits') only`},
+				{"lim", `a limits section that minipot does not read: it reads the section named "limits" (config limits 'limits') only`},
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := []byte(c.file)
+			if c.file == "" {
+				var err error
+				if data, err = os.ReadFile("../../openwrt/minipot/files/ucollect.config"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := uci.Parse(Package, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Warnings(p); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("warnings %q, want %q", got, c.want)
+			}
+			if _, err := FromPackage(p); err != nil {
+				t.Errorf("a file with warnings does not load: %v", err)
+			}
+		})
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, Package), []byte("config store 'store'\n\toption max_sise '8'\n\toption max_age '7d'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, warns, err := LoadFile(uci.Dir{Path: dir})
+	if err != nil || len(warns) != 1 || warns[0].Field != "store.max_sise" || s.Store.MaxAge != 7*24*time.Hour {
+		t.Errorf("LoadFile: %v, warnings %v, max_age %v", err, warns, s.Store.MaxAge)
 	}
 }

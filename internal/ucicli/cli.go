@@ -203,7 +203,7 @@ func optionsFirst(args []string) []string {
 			// An option that takes a value as the cluster's last letter
 			// takes the next argument.
 			if strings.IndexByte("cdfpPt", a[len(a)-1]) >= 0 && !strings.HasPrefix(a, "--") &&
-				strings.IndexAny(a[1:len(a)-1], "cdfpPt") < 0 {
+				!strings.ContainsAny(a[1:len(a)-1], "cdfpPt") {
 				if i+1 == len(args) {
 					// Its value is missing: options says so.
 					return opts

@@ -2,18 +2,14 @@ package agent
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/minipot/minipot/agent/agenttest"
 	"github.com/minipot/minipot/agent/httpd"
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/agent/telnet"
@@ -87,51 +83,9 @@ func idleStack(t *testing.T, only settings.Service) float64 {
 	})
 	defer a.Close()
 
-	// The one service, on a port that is free: the real port plus an offset.
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	greet := 0
+	if only.Kind == settings.Telnet {
+		greet = 12 // the IAC negotiation and the login prompt, at least
 	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-	s := settings.Defaults()
-	s.Agent.Listen = "127.0.0.1"
-	s.RedirOffset = port - only.Port
-	s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
-	s.Disabled = nil
-	for _, svc := range settings.Services() {
-		if svc.Key != only.Key {
-			s.Disabled = append(s.Disabled, svc.Key)
-		}
-	}
-	if err := a.Apply(s); err != nil {
-		t.Fatal(err)
-	}
-
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	buf := make([]byte, 64)
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		defer c.Close()
-		if only.Kind == settings.Telnet {
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadAtLeast(c, buf, 12); err != nil {
-				t.Fatalf("connection %d greeting: %v", i, err)
-			}
-		}
-	}
-	// Wait for every connection's goroutine to block in its first Read.
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Counters().Open < conns && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
-	runtime.ReadMemStats(&after)
-	return float64(after.StackInuse-before.StackInuse) / conns
+	return agenttest.IdleStack(t, a, only.Key, conns, greet)
 }

@@ -9,11 +9,11 @@ package ftp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/minipot/minipot/agent/linefake"
 	"github.com/minipot/minipot/agent/lineio"
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event"
@@ -35,7 +35,6 @@ const (
 	noop        = "200 NOOP ok.\r\n"
 	features    = "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
 	lineMax     = 4096 // VSFTP_MAX_COMMAND_LINE
-	maxInvalid  = 8    // invalid events recorded per connection
 	defAttempts = 3    // vsftpd's max_login_fails
 )
 
@@ -82,21 +81,17 @@ func upper(verb []byte) string {
 	return string(b)
 }
 
+// endings are vsftpd's last words when reading stops.
+var endings = linefake.Endings{Proto: "ftp", TooLong: tooLong,
+	Timeout: func(*session.Session) string { return timeout }}
+
 // Serve holds one FTP control conversation until the client quits, idles
 // out, sends an over-long line, or has failed the configured number of
-// logins.
-//
-// Serve and run sit under every blocked Read of an idle connection (see
-// agent.serve): their frames are kept small, with the work done in
-// functions of their own, so that the goroutine keeps its first 2 KiB
-// stack (TestIdleStack).
+// logins. It sits under every blocked Read of an idle connection, as
+// linefake.Run does: its frame is kept small.
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
-	if !s.Greeted() {
-		if err := h.Greet(s); err != nil {
-			return err
-		}
-	}
-	return newConn(s).run(ctx)
+	c := newConn(s)
+	return linefake.Run(ctx, s, h, c.lr, c, &c.inv, &endings)
 }
 
 // conn is the state of one conversation.
@@ -106,7 +101,7 @@ type conn struct {
 	attempts int
 	user     string
 	haveUser bool
-	invalids int
+	inv      linefake.Invalid
 	fails    int
 }
 
@@ -119,49 +114,13 @@ func newConn(s *session.Session) *conn {
 	return c
 }
 
-func (c *conn) run(ctx context.Context) error {
-	for {
-		line, err := c.lr.Line()
-		if err != nil {
-			return c.readError(ctx, err)
-		}
-		if stop, err := c.command(ctx, line); stop {
-			return err
-		}
-	}
-}
+func (c *conn) invalid(detail string) { c.inv.Record(c.s, detail) }
 
-func (c *conn) invalid(detail string) {
-	if c.invalids++; c.invalids <= maxInvalid {
-		c.s.Emit(event.Event{Action: event.Invalid, Detail: detail})
-	}
-}
-
-// readError answers what ended the reading and says why.
-//
-//go:noinline
-func (c *conn) readError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, lineio.ErrTooLong):
-		c.invalid("command line too long")
-		io.WriteString(c.s, tooLong)
-		return fmt.Errorf("ftp: %w: %w", err, session.ErrLimit)
-	case ctx.Err() != nil:
-		return fmt.Errorf("ftp: %w", context.Cause(ctx))
-	case isTimeout(err):
-		io.WriteString(c.s, timeout)
-		return fmt.Errorf("ftp: read: %w", err)
-	case errors.Is(err, io.EOF):
-		return io.EOF
-	}
-	return fmt.Errorf("ftp: read: %w", err)
-}
-
-// command answers one command line; stop says the conversation is over,
+// Answer answers one command line; stop says the conversation is over,
 // with err saying why (nil: the server closed it normally).
 //
 //go:noinline
-func (c *conn) command(ctx context.Context, line []byte) (stop bool, err error) {
+func (c *conn) Answer(ctx context.Context, line []byte) (stop bool, err error) {
 	cmd := Parse(line)
 	var reply string
 	switch cmd.Verb {
@@ -227,10 +186,6 @@ func errCut(ctx context.Context) error {
 		return context.Cause(ctx)
 	}
 	return session.ErrLimit
-}
-
-func isTimeout(err error) bool {
-	return session.Reason(err) == event.ReasonTimeout
 }
 
 // printable reports whether a verb is letters only, as every FTP verb is.

@@ -1,15 +1,12 @@
 package ftp
 
 import (
-	"context"
-	"io"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/minipot/minipot/agent/session"
+	"github.com/minipot/minipot/agent/agenttest"
+	"github.com/minipot/minipot/agent/linefake"
 	"github.com/minipot/minipot/internal/event"
-	"github.com/minipot/minipot/internal/event/eventtest"
 )
 
 // FuzzSession feeds any bytes to a whole conversation: it never panics,
@@ -25,20 +22,9 @@ func FuzzSession(f *testing.F) {
 		cfg := testConfig()
 		cfg.Limits.LoginDelay = 0
 		cfg.Limits.Idle = time.Second
-		a, b := net.Pipe()
-		rec := eventtest.New()
-		s := session.New(b, "21tcp", 21, 1, cfg, rec)
-		done := make(chan error, 1)
-		go func() { done <- (&Handler{}).Serve(context.Background(), s); b.Close() }()
-		go func() { a.Write(in); a.Close() }()
-		go io.Copy(io.Discard, a)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("Serve did not end with its input")
-		}
+		rec := agenttest.Feed(t, &Handler{}, "21tcp", cfg, in)
 		logins := len(rec.Of(event.Login))
-		if logins > cfg.Limits.Attempts || len(rec.Of(event.Invalid)) > maxInvalid {
+		if logins > cfg.Limits.Attempts || len(rec.Of(event.Invalid)) > linefake.MaxInvalid {
 			t.Fatalf("%d logins, %d invalid events", logins, len(rec.Of(event.Invalid)))
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/minipot/minipot/agent/linefake"
 	"github.com/minipot/minipot/agent/lineio"
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event"
@@ -56,7 +57,6 @@ const (
 
 	lineMax    = 2048 // Postfix's line_length_limit
 	hardErrors = 20   // smtpd_hard_error_limit
-	maxInvalid = 8    // invalid events recorded per connection
 	hostMax    = 253
 )
 
@@ -128,48 +128,35 @@ func Address(arg, keyword string) (addr string, ok bool) {
 
 // conn is the state of one conversation.
 type conn struct {
-	s        *session.Session
-	lr       *lineio.Reader
-	helo     string
-	greeted  bool // HELO or EHLO seen
-	mail     bool // in a MAIL transaction
-	from     string
-	errs     int
-	invalids int
+	s       *session.Session
+	lr      *lineio.Reader
+	helo    string
+	greeted bool // HELO or EHLO seen
+	mail    bool // in a MAIL transaction
+	from    string
+	errs    int
+	inv     linefake.Invalid
 }
+
+// endings are Postfix's last words when reading stops.
+var endings = linefake.Endings{Proto: "smtp", TooLong: lineTooLong,
+	Timeout: func(s *session.Session) string { return "421 4.4.2 " + hostname(s) + " Error: timeout exceeded\r\n" }}
 
 // Serve holds one SMTP conversation until the client quits, idles out,
-// sends an over-long line or too many wrong commands. Serve and run sit
-// under every blocked Read of an idle connection: their frames are kept
-// small (TestIdleStack), the work is done in functions of their own.
+// sends an over-long line or too many wrong commands. It sits under every
+// blocked Read of an idle connection, as linefake.Run does: its frame is
+// kept small (TestIdleStack).
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
-	if !s.Greeted() {
-		if err := h.Greet(s); err != nil {
-			return err
-		}
-	}
 	lim := s.Config().Limits
 	c := &conn{s: s, lr: lineio.New(s, min(max(lim.LineMax, 64), lineMax))}
-	return c.run(ctx)
+	return linefake.Run(ctx, s, h, c.lr, c, &c.inv, &endings)
 }
 
-func (c *conn) run(ctx context.Context) error {
-	for {
-		line, err := c.lr.Line()
-		if err != nil {
-			return c.readError(ctx, err)
-		}
-		if stop, err := c.step(ctx, line); stop {
-			return err
-		}
-	}
-}
-
-// step answers one command line; stop says the conversation is over, with
-// err saying why (nil: the server closed it normally).
+// Answer answers one command line; stop says the conversation is over,
+// with err saying why (nil: the server closed it normally).
 //
 //go:noinline
-func (c *conn) step(ctx context.Context, line []byte) (stop bool, err error) {
+func (c *conn) Answer(ctx context.Context, line []byte) (stop bool, err error) {
 	reply, stop, err := c.command(ctx, Parse(line))
 	if err != nil {
 		return true, err
@@ -187,29 +174,7 @@ func (c *conn) step(ctx context.Context, line []byte) (stop bool, err error) {
 	return false, nil
 }
 
-//go:noinline
-func (c *conn) readError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, lineio.ErrTooLong):
-		c.invalid("command line too long")
-		io.WriteString(c.s, lineTooLong)
-		return fmt.Errorf("smtp: %w: %w", err, session.ErrLimit)
-	case ctx.Err() != nil:
-		return fmt.Errorf("smtp: %w", context.Cause(ctx))
-	case session.Reason(err) == event.ReasonTimeout:
-		io.WriteString(c.s, "421 4.4.2 "+hostname(c.s)+" Error: timeout exceeded\r\n")
-		return fmt.Errorf("smtp: read: %w", err)
-	case errors.Is(err, io.EOF):
-		return io.EOF
-	}
-	return fmt.Errorf("smtp: read: %w", err)
-}
-
-func (c *conn) invalid(detail string) {
-	if c.invalids++; c.invalids <= maxInvalid {
-		c.s.Emit(event.Event{Action: event.Invalid, Detail: detail})
-	}
-}
+func (c *conn) invalid(detail string) { c.inv.Record(c.s, detail) }
 
 // fail counts an error reply, as Postfix's error limit does.
 func (c *conn) fail(reply string) string {
@@ -368,5 +333,5 @@ func (c *conn) aborted(err error) (string, bool, error) {
 	if errors.Is(err, errAbort) {
 		return c.fail(authAborted), false, nil
 	}
-	return "", true, c.readError(context.Background(), err)
+	return "", true, endings.ReadError(context.Background(), c.s, err, &c.inv)
 }

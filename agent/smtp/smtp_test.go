@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -11,45 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minipot/minipot/agent/agenttest"
+	"github.com/minipot/minipot/agent/linefake"
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/event/eventtest"
 )
 
-func testConfig() *session.Config {
-	return &session.Config{Hostname: "mail.example.net", Credentials: true, Limits: session.Limits{
-		LineMax: 512, Attempts: 3, LoginDelay: 10 * time.Millisecond, Idle: 2 * time.Second, Session: 10 * time.Second}}
-}
+func testConfig() *session.Config { return agenttest.Config("mail.example.net") }
 
+// serve runs the fake on one end of a loopback TCP connection and returns
+// the other end, the recorder and Serve's result.
 func serve(t *testing.T, cfg *session.Config) (net.Conn, *bufio.Reader, *eventtest.Recorder, chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := eventtest.New()
-	done := make(chan error, 1)
-	go func() {
-		// The listener closes after the Accept: closed before, it would
-		// reset the connection still waiting in its backlog.
-		c, err := ln.Accept()
-		ln.Close()
-		if err != nil {
-			done <- err
-			return
-		}
-		s := session.New(c, "25tcp", 25, 1, cfg, rec)
-		err = (&Handler{}).Serve(context.Background(), s)
-		s.Close()
-		done <- err
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c, bufio.NewReader(c), rec, done
+	return agenttest.Serve(t, &Handler{}, "25tcp", cfg)
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -60,14 +34,7 @@ func TestConversation(t *testing.T) {
 	c, r, rec, done := serve(t, testConfig())
 	expect := func(want string) {
 		t.Helper()
-		for _, w := range strings.SplitAfter(want, "\r\n") {
-			if w == "" {
-				continue
-			}
-			if got, err := r.ReadString('\n'); got != w {
-				t.Fatalf("got %q (%v), want %q", got, err, w)
-			}
-		}
+		agenttest.Expect(t, r, want)
 	}
 	expect("220 mail.example.net ESMTP Postfix (Debian/GNU)\r\n")
 	for _, step := range []struct{ send, want string }{
@@ -186,8 +153,8 @@ func TestHostile(t *testing.T) {
 		if err := <-done; !errors.Is(err, session.ErrLimit) {
 			t.Errorf("Serve: %v", err)
 		}
-		if inv := rec.Of(event.Invalid); len(inv) != maxInvalid {
-			t.Errorf("%d invalid events, want the cap %d", len(inv), maxInvalid)
+		if inv := rec.Of(event.Invalid); len(inv) != linefake.MaxInvalid {
+			t.Errorf("%d invalid events, want the cap %d", len(inv), linefake.MaxInvalid)
 		}
 	})
 	t.Run("http", func(t *testing.T) {

@@ -55,7 +55,9 @@ func TestRun(t *testing.T) {
 		{"quit", "a\r\nquit\r\n", "220 hi\r\na\r\nquit\r\n", 0, func(err error) bool { return err == nil }, 0},
 		{"end of input", "a\r\n", "220 hi\r\na\r\n", 0, func(err error) bool { return err == io.EOF }, 0},
 		{"too long", strings.Repeat("x", 40) + "\r\n", "220 hi\r\n500 too long\r\n", 0,
-			func(err error) bool { return errors.Is(err, session.ErrLimit) && strings.HasPrefix(err.Error(), "echo: ") }, 1},
+			func(err error) bool {
+				return errors.Is(err, session.ErrLimit) && strings.HasPrefix(err.Error(), "echo: ")
+			}, 1},
 		{"idle", "", "220 hi\r\n421 box timeout\r\n", 100 * time.Millisecond,
 			func(err error) bool { return session.Reason(err) == event.ReasonTimeout }, 0},
 		{"garbage", strings.Repeat("bad\r\n", 3*MaxInvalid), "220 hi\r\n" + strings.Repeat("bad\r\n", 3*MaxInvalid), 0,

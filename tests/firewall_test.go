@@ -60,36 +60,7 @@ type fwWorld struct {
 func newFwWorld(t *testing.T, backend string) *fwWorld {
 	t.Helper()
 	w := &fwWorld{t: t, backend: backend, fw3DNATAccept: backend == "nft"}
-	name := func(role string) string { return fmt.Sprintf("%s%d%c%s", nsPrefix, os.Getpid(), backend[0], role) }
-	w.attacker, w.router, w.lan = name("a"), name("r"), name("l")
-	for _, ns := range []string{w.attacker, w.router, w.lan} {
-		addNamespace(t, ns)
-	}
-	mustRun(t, "ip", "link", "add", "wan0", "netns", w.router, "type", "veth", "peer", "name", "eth0", "netns", w.attacker)
-	mustRun(t, "ip", "link", "add", "lan0", "netns", w.router, "type", "veth", "peer", "name", "eth0", "netns", w.lan)
-	setSysctl(t, w.router, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-	for _, a := range worldFamilies {
-		ip := "-4"
-		if a.fam == "ipv6" {
-			ip = "-6"
-		}
-		addr := func(ns, dev, address, plen string) {
-			mustRun(t, "ip", "-n", ns, ip, "addr", "add", address+"/"+plen, "dev", dev, "nodad")
-		}
-		addr(w.attacker, "eth0", a.attacker, a.wanNet)
-		addr(w.router, "wan0", a.routerWAN, a.wanNet)
-		addr(w.router, "lan0", a.routerLAN, a.lanNet)
-		addr(w.lan, "eth0", a.lanHost, a.lanNet)
-	}
-	for _, l := range [][2]string{{w.attacker, "eth0"}, {w.router, "wan0"}, {w.router, "lan0"}, {w.lan, "eth0"}} {
-		mustRun(t, "ip", "-n", l[0], "link", "set", l[1], "up")
-	}
-	// The attacker reaches the LAN through the router (routed traffic,
-	// which minipot must leave alone); the LAN host's way out is the router.
-	mustRun(t, "ip", "-n", w.attacker, "-4", "route", "add", "192.168.50.0/24", "via", "203.0.113.1")
-	mustRun(t, "ip", "-n", w.attacker, "-6", "route", "add", "2001:db8:200::/64", "via", "2001:db8:100::1")
-	mustRun(t, "ip", "-n", w.lan, "-4", "route", "add", "default", "via", "192.168.50.1")
-	mustRun(t, "ip", "-n", w.lan, "-6", "route", "add", "default", "via", "2001:db8:200::1")
+	w.attacker, w.router, w.lan = routerWorld(t, backend[:1])
 
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		if out, err := runIn([]byte(baselineRules(fam, w.fw3DNATAccept)), "ip", "netns", "exec", w.router, w.cmd(fam)+"-restore"); err != nil {

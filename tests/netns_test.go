@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -69,6 +70,53 @@ func deleteNamespace(ns string) {
 		}
 	}
 	exec.Command("ip", "netns", "del", ns).Run()
+}
+
+// routerWorld builds the three namespaces of a router test, named after
+// this process's pid and tag (so that tests running at once never share
+// one), wired as
+//
+//	attacker ──eth0──wan0── router ──lan0──eth0── LAN host
+//
+// with the addresses of worldFamilies, forwarding on in the router, the
+// attacker reaching the LAN through the router (routed traffic, which
+// minipot must leave alone) and the router as the LAN host's way out.
+func routerWorld(t *testing.T, tag string) (attacker, router, lan string) {
+	t.Helper()
+	name := func(role string) string { return fmt.Sprintf("%s%d%s%s", nsPrefix, os.Getpid(), tag, role) }
+	attacker, router, lan = name("a"), name("r"), name("l")
+	for _, ns := range []string{attacker, router, lan} {
+		addNamespace(t, ns)
+	}
+	mustRun(t, "ip", "link", "add", "wan0", "netns", router, "type", "veth", "peer", "name", "eth0", "netns", attacker)
+	mustRun(t, "ip", "link", "add", "lan0", "netns", router, "type", "veth", "peer", "name", "eth0", "netns", lan)
+	setSysctl(t, router, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	for _, a := range worldFamilies {
+		ip := "-4"
+		if a.fam == "ipv6" {
+			ip = "-6"
+		}
+		addr := func(ns, dev, address, plen string) {
+			mustRun(t, "ip", "-n", ns, ip, "addr", "add", address+"/"+plen, "dev", dev, "nodad")
+		}
+		addr(attacker, "eth0", a.attacker, a.wanNet)
+		addr(router, "wan0", a.routerWAN, a.wanNet)
+		addr(router, "lan0", a.routerLAN, a.lanNet)
+		addr(lan, "eth0", a.lanHost, a.lanNet)
+	}
+	for _, l := range [][2]string{{attacker, "eth0"}, {router, "wan0"}, {router, "lan0"}, {lan, "eth0"}} {
+		mustRun(t, "ip", "-n", l[0], "link", "set", l[1], "up")
+	}
+	for _, a := range worldFamilies {
+		ip := "-4"
+		if a.fam == "ipv6" {
+			ip = "-6"
+		}
+		lanNet := netip.MustParsePrefix(a.lanHost + "/" + a.lanNet).Masked().String()
+		mustRun(t, "ip", "-n", attacker, ip, "route", "add", lanNet, "via", a.routerWAN)
+		mustRun(t, "ip", "-n", lan, ip, "route", "add", "default", "via", a.routerLAN)
+	}
+	return attacker, router, lan
 }
 
 // addNamespace creates a namespace that is deleted when the test ends,

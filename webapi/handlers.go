@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/export"
 	"github.com/minipot/minipot/internal/firewall"
 	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/servicestate"
@@ -310,29 +311,16 @@ func (a *API) firewallState(ctx context.Context, snap snapshot) (FirewallState, 
 
 // EventDoc is one stored event. Attacker text is given as stored, JSON
 // escaped; bytes that are not UTF-8 show as U+FFFD. Username and password
-// appear only when they were collected.
+// appear only when they were collected. Its fields are those the exporter
+// publishes (export.Fields); the identity, time and count differ: the
+// exporter's records carry the sensor and a millisecond time string, and
+// leave out a count of 0, where the API gives every event's count (at
+// least 1) and the time as stored.
 type EventDoc struct {
-	ID         int64     `json:"id"`
-	Time       time.Time `json:"time"`
-	Service    string    `json:"service"`
-	Port       int       `json:"port"`
-	SrcIP      string    `json:"src_ip"`
-	SrcPort    int       `json:"src_port"`
-	ConnID     int64     `json:"conn_id"`
-	Action     string    `json:"action"`
-	Method     string    `json:"method,omitempty"`
-	URL        string    `json:"url,omitempty"`
-	Host       string    `json:"host,omitempty"`
-	UserAgent  string    `json:"user_agent,omitempty"`
-	Username   string    `json:"username,omitempty"`
-	Password   string    `json:"password,omitempty"`
-	Body       string    `json:"body,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
-	Count      int64     `json:"count"`
-	DurationMS int64     `json:"duration_ms,omitempty"`
-	BytesIn    int64     `json:"bytes_in,omitempty"`
-	BytesOut   int64     `json:"bytes_out,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
+	ID   int64     `json:"id"`
+	Time time.Time `json:"time"`
+	export.Fields
+	Count int64 `json:"count"`
 }
 
 // EventPage is /api/v1/events.
@@ -438,11 +426,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range evs {
-		page.Events = append(page.Events, EventDoc{ID: e.ID, Time: e.Time, Service: e.Service, Port: e.Port,
-			SrcIP: e.SrcIP, SrcPort: e.SrcPort, ConnID: e.ConnID, Action: string(e.Action),
-			Method: e.Method, URL: e.URL, Host: e.Host, UserAgent: e.UserAgent,
-			Username: e.Username, Password: e.Password, Body: e.Body, Detail: e.Detail, Count: max(e.Count, 1),
-			DurationMS: e.Duration.Milliseconds(), BytesIn: e.BytesIn, BytesOut: e.BytesOut, Reason: e.Reason})
+		page.Events = append(page.Events, EventDoc{ID: e.ID, Time: e.Time, Fields: export.FieldsOf(&e), Count: max(e.Count, 1)})
 	}
 	if !next.IsZero() {
 		page.NextCursor = next.String()

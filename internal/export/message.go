@@ -17,10 +17,19 @@ const FormatVersion = 1
 // Empty text fields are left out. Attacker text that is not valid UTF-8
 // has its invalid bytes replaced by U+FFFD, as JSON requires.
 type Record struct {
-	V          int    `json:"v"`
-	Sensor     string `json:"sensor"`
-	ID         int64  `json:"id"`
-	TS         string `json:"ts"` // RFC 3339, UTC, milliseconds
+	V      int    `json:"v"`
+	Sensor string `json:"sensor"`
+	ID     int64  `json:"id"`
+	TS     string `json:"ts"` // RFC 3339, UTC, milliseconds
+	Fields
+	Count int64 `json:"count,omitempty"`
+}
+
+// Fields are what an event tells, under the names every reader outside
+// the router gets them by: the exporter's records and the control API's
+// events (webapi.EventDoc) both carry them, each with its own identity,
+// time and count around them.
+type Fields struct {
 	Service    string `json:"service"`
 	Port       int    `json:"port"`
 	SrcIP      string `json:"src_ip"`
@@ -35,11 +44,22 @@ type Record struct {
 	Password   string `json:"password,omitempty"`
 	Body       string `json:"body,omitempty"`
 	Detail     string `json:"detail,omitempty"`
-	Count      int64  `json:"count,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
 	BytesIn    int64  `json:"bytes_in,omitempty"`
 	BytesOut   int64  `json:"bytes_out,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+}
+
+// FieldsOf copies e's fields as stored: the store holds credentials only
+// when they were collected (fakes.log_credentials).
+func FieldsOf(e *event.Event) Fields {
+	return Fields{
+		Service: e.Service, Port: e.Port, SrcIP: e.SrcIP, SrcPort: e.SrcPort,
+		ConnID: e.ConnID, Action: string(e.Action),
+		Method: e.Method, URL: e.URL, Host: e.Host, UserAgent: e.UserAgent,
+		Username: e.Username, Password: e.Password, Body: e.Body, Detail: e.Detail,
+		DurationMS: e.Duration.Milliseconds(), BytesIn: e.BytesIn, BytesOut: e.BytesOut, Reason: e.Reason,
+	}
 }
 
 // NewRecord renders e for sensor; credentials are copied only when
@@ -47,15 +67,11 @@ type Record struct {
 func NewRecord(sensor string, e *event.Event, withCredentials bool) Record {
 	r := Record{
 		V: FormatVersion, Sensor: sensor, ID: e.ID,
-		TS:      e.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Service: e.Service, Port: e.Port, SrcIP: e.SrcIP, SrcPort: e.SrcPort,
-		ConnID: e.ConnID, Action: string(e.Action),
-		Method: e.Method, URL: e.URL, Host: e.Host, UserAgent: e.UserAgent,
-		Body: e.Body, Detail: e.Detail, Count: e.Count,
-		DurationMS: e.Duration.Milliseconds(), BytesIn: e.BytesIn, BytesOut: e.BytesOut, Reason: e.Reason,
+		TS:     e.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Fields: FieldsOf(e), Count: e.Count,
 	}
-	if withCredentials {
-		r.Username, r.Password = e.Username, e.Password
+	if !withCredentials {
+		r.Username, r.Password = "", ""
 	}
 	return r
 }

@@ -1,7 +1,7 @@
 // Package agenttest holds what the tests of the fake services share: a
 // handler served on a loopback connection or fed fuzz input through a
-// pipe, a conversation read line by line, and the goroutine stack that idle
-// connections hold. It is for tests only; nothing else imports it.
+// pipe, and a conversation read line by line. It is for tests only;
+// nothing else imports it.
 package agenttest
 
 import (
@@ -9,15 +9,12 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/internal/event/eventtest"
-	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 )
 
@@ -105,69 +102,4 @@ func Feed(t testing.TB, h session.Handler, key string, cfg *session.Config, in [
 		t.Fatal("Serve did not end with its input")
 	}
 	return rec
-}
-
-// Agent is what IdleStack needs of the agent (agent.Agent).
-type Agent interface {
-	Apply(settings.Settings) error
-	Counters() report.Counters
-}
-
-// IdleStack has agent a serve service key alone, on 127.0.0.1 at a free port
-// with room for conns connections, opens conns connections to it, reads at
-// least greet bytes from each (none when greet is 0), waits until the
-// agent counts them all open, and returns the goroutine stack they added,
-// per connection. The connections close when the test ends.
-func IdleStack(t testing.TB, a Agent, key string, conns, greet int) float64 {
-	t.Helper()
-	svc, ok := settings.LookupService(key)
-	if !ok {
-		t.Fatalf("no service %s", key)
-	}
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-	s := settings.Defaults()
-	s.Agent.Listen = "127.0.0.1"
-	s.RedirOffset = port - svc.Port
-	s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
-	s.Disabled = nil
-	for _, other := range settings.Services() {
-		if other.Key != key {
-			s.Disabled = append(s.Disabled, other.Key)
-		}
-	}
-	if err := a.Apply(s); err != nil {
-		t.Fatal(err)
-	}
-
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	buf := make([]byte, max(64, greet))
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if greet > 0 {
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadAtLeast(c, buf, greet); err != nil {
-				t.Fatalf("connection %d greeting: %v", i, err)
-			}
-		}
-	}
-	// Wait for every connection's goroutine to block in its first Read.
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Counters().Open < conns && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
-	runtime.ReadMemStats(&after)
-	return float64(after.StackInuse-before.StackInuse) / float64(conns)
 }

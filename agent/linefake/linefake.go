@@ -51,8 +51,8 @@ func (v *Invalid) Record(s *session.Session, detail string) {
 // c answer each, until c stops or reading ends; inv records an over-long
 // line. Run sits under every blocked Read of an idle connection (see
 // agent.serve): its frame is small and the work is done in functions of
-// their own, so that the goroutine keeps its first stack (the fakes'
-// TestIdleStack).
+// their own, so that the goroutine keeps its stack small
+// (agent.TestIdleConnectionStack).
 func Run(ctx context.Context, s *session.Session, g session.Greeter, lr *lineio.Reader, c Conversation, inv *Invalid, end *Endings) error {
 	if !s.Greeted() {
 		if err := g.Greet(s); err != nil {

@@ -145,7 +145,7 @@ var endings = linefake.Endings{Proto: "smtp", TooLong: lineTooLong,
 // Serve holds one SMTP conversation until the client quits, idles out,
 // sends an over-long line or too many wrong commands. It sits under every
 // blocked Read of an idle connection, as linefake.Run does: its frame is
-// kept small (TestIdleStack).
+// kept small (agent.TestIdleConnectionStack).
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	lim := s.Config().Limits
 	c := &conn{s: s, lr: lineio.New(s, min(max(lim.LineMax, 64), lineMax))}

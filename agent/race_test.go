@@ -1,6 +1,6 @@
 //go:build race
 
-package ftp
+package agent
 
 // The race detector enlarges every frame, so stack sizes mean nothing.
 func init() { raceEnabled = true }

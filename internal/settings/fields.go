@@ -113,12 +113,12 @@ func Warnings(p *uci.Package) Errors {
 	}
 	var warns Errors
 	for i, sec := range p.Sections {
-		opts, own := known[sec.Type]
-		if !own {
+		if _, own := known[sec.Type]; !own {
 			continue
 		}
-		if p.Section(sec.Type) != sec {
-			// FromPackage reads the section named after its type only.
+		// FromPackage reads a section by its name (fields' section).
+		opts, read := known[sec.Name]
+		if !read || sec.Anonymous {
 			name := sec.Name
 			if sec.Anonymous {
 				name = fmt.Sprintf("@%s[%d]", sec.Type, typeIndex(p, i))
@@ -127,14 +127,14 @@ func Warnings(p *uci.Package) Errors {
 			continue
 		}
 		for _, o := range sec.Options {
-			if slices.Contains(opts, o.Name) || slices.Contains(legacyOptions[sec.Type], o.Name) {
+			if slices.Contains(opts, o.Name) || slices.Contains(legacyOptions[sec.Name], o.Name) {
 				continue
 			}
 			msg := "unknown option, ignored"
 			if near := nearest(o.Name, opts); near != "" {
-				msg += fmt.Sprintf(" (did you mean %s.%s?)", sec.Type, near)
+				msg += fmt.Sprintf(" (did you mean %s.%s?)", sec.Name, near)
 			}
-			warns = append(warns, FieldError{sec.Type + "." + o.Name, msg})
+			warns = append(warns, FieldError{sec.Name + "." + o.Name, msg})
 		}
 	}
 	return warns

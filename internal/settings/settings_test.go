@@ -332,6 +332,8 @@ func TestWarnings(t *testing.T) {
 			Errors{{"agent.colour", "unknown option, ignored"}}},
 		{"other tools' sections", "config uplink 'uplink'\n\toption name 'api.turris.cz'\nconfig plugin\n\toption libname 'libplugin_fake.so'\n", nil},
 		{"Turris-era options", "config fakes 'fakes'\n\tlist enable '23tcp'\n\tlist disable '2323tcp'\n", nil},
+		{"read by its name", "config limits 'store'\n\toption max_size '8'\n\toption max_per_ip '3'\n",
+			Errors{{"store.max_per_ip", "unknown option, ignored"}}},
 		{"a section minipot does not read", "config limits\n\toption max_per_ip '4'\nconfig limits 'lim'\n",
 			Errors{
 				{"@limits[0]", `a limits section that minipot does not read: it reads the section named "limits" (config limits 'limits') only`},

@@ -227,3 +227,24 @@ func TestListensFor(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentOf: the agent runs when its report was read, and runs the file
+// as it is only when the digests match and it loaded without an error.
+func TestAgentOf(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		rep             report.Report
+		err             error
+		running, inSync bool
+	}{
+		{"in sync", report.Report{ConfigDigest: "d1"}, nil, true, true},
+		{"older file", report.Report{ConfigDigest: "d0"}, nil, true, false},
+		{"config error", report.Report{ConfigDigest: "d1", ConfigError: "bad"}, nil, true, false},
+		{"not running", report.Report{ConfigDigest: "d1"}, report.ErrNotRunning, false, false},
+	} {
+		ag := AgentOf(c.rep, c.err, "d1")
+		if ag.Running != c.running || ag.InSync != c.inSync || (c.err != nil) != (ag.Note != "") {
+			t.Errorf("%s: %+v", c.name, ag)
+		}
+	}
+}

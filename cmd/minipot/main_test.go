@@ -38,6 +38,8 @@ func TestHelpAndExitCodes(t *testing.T) {
 		{[]string{"uci", "show", "-z"}, 2, "", "unrecognized option: z"},
 		{[]string{"uci", "show", "--no-such-flag"}, 2, "", "unrecognized option: --no-such-flag"},
 		{[]string{"uci", "-c"}, 2, "", "option requires an argument: c"},
+		{[]string{"uci", "frobnicate"}, 2, "", "Usage: uci"},
+		{[]string{"uci", "get"}, 2, "", "Usage: uci"},
 		{[]string{"firewall", "status", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"rpcd", "list", "extra"}, 2, "", "usage: minipot rpcd"},
 	}

@@ -26,9 +26,10 @@ func Main(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer)
 
 // MainStrict is Main as a minipot subcommand: options may stand after the
 // command too, -h and --help print the usage on stdout and exit 0, and an
-// unknown option or one without its value exits 2, as every minipot
-// subcommand does. OpenWrt's uci takes options before the command only,
-// exits 0 on all three and prints the usage on stderr; Main keeps that.
+// unknown option, one without its value, an unknown command or wrong
+// arguments exit 2, as every minipot subcommand does. OpenWrt's uci takes
+// options before the command only, exits 0 on the first three and 255 on
+// the rest, and prints the usage on stderr; Main keeps that.
 func MainStrict(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return run(prog, args, stdin, stdout, stderr, DefaultSaveDir, true)
 }
@@ -180,6 +181,9 @@ func (c *cli) main(args []string) int {
 	code = c.command(rest)
 	if code == 255 {
 		c.usage()
+		if c.strict {
+			return 2 // an unknown command or wrong arguments, as for every minipot subcommand
+		}
 	}
 	return code
 }

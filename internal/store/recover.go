@@ -34,7 +34,7 @@ const (
 type verdict int
 
 const (
-	fileNew     verdict = iota // missing or empty: a new store
+	fileNew     verdict = iota // missing, empty or a blank SQLite file: a new store
 	fileOurs                   // a minipot store, to be opened
 	fileDamaged                // minipot's, or not a database at all: move aside
 	fileForeign                // another program's SQLite database: refuse
@@ -89,6 +89,13 @@ func checkFile(path string) (verdict, string, error) {
 	userVersion := int(binary.BigEndian.Uint32(h[60:64]))
 	switch {
 	case appID == applicationID:
+	case appID == 0 && userVersion == 0 && binary.BigEndian.Uint32(h[40:44]) == 0:
+		// Blank: no id, no version, and a schema cookie that never moved,
+		// so no table was ever created. The agent leaves this behind
+		// between creating the file and committing its schema (one
+		// transaction): an API reading then, or an agent starting after a
+		// crash there, finds a new store, not another program's.
+		return fileNew, "", nil
 	case appID == 0 && userVersion >= 1 && userVersion <= len(migrations) && hasOurTable(path):
 	default:
 		return fileForeign, "", fmt.Errorf("store %s: %w (application_id %#x, user_version %d): refusing to open or change it; point store.path at another file",

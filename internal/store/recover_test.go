@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -187,6 +188,47 @@ func TestOpenForeign(t *testing.T) {
 			left, _ := filepath.Glob(path + "*")
 			if len(left) != 1 {
 				t.Errorf("files beside the foreign database: %v", left)
+			}
+		})
+	}
+}
+
+// A blank SQLite file (the agent's own, caught between creating the file
+// and committing its schema) is a new store: the reader says "not set up
+// yet", and the agent opens it and sets it up. One with a table is
+// another program's (TestOpenForeign).
+func TestOpenBlank(t *testing.T) {
+	for _, journal := range []string{"DELETE", "WAL"} {
+		t.Run(journal, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			db, err := openDB(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Setting user_version writes the header of an empty
+			// database without moving its schema cookie (VACUUM would).
+			for _, q := range []string{"PRAGMA journal_mode = " + journal, "PRAGMA user_version = 0"} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+			if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+				t.Fatalf("the blank file was not written: %v", err)
+			}
+			if v, _, err := checkFile(path); v != fileNew || err != nil {
+				t.Fatalf("checkFile of a blank file: %v, %v; want a new store", v, err)
+			}
+			if _, err := OpenReader(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("OpenReader of a blank file: %v, want not set up yet (fs.ErrNotExist)", err)
+			}
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("Open of a blank file: %v", err)
+			}
+			s.Close()
+			if v, _, err := checkFile(path); v != fileOurs || err != nil {
+				t.Errorf("after Open: %v, %v; want ours", v, err)
 			}
 		})
 	}

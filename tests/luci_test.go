@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +16,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/minipot/minipot/agent/telnet/bot"
+	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/settings"
+	"github.com/minipot/minipot/internal/store"
 )
 
 // TestLuCIAppFiles checks the app's static contracts: the rpcd ACL grants
@@ -313,5 +318,200 @@ func TestLuCISettings(t *testing.T) {
 	}
 	if _, denied := l.callLog(); !slices.Equal(denied, []string{"minipot.set_settings"}) {
 		t.Errorf("rpcd refused %v, want the viewer's set_settings only", denied)
+	}
+}
+
+// luciBacklog writes events into the agent's store as if they had come
+// over the last 30 days: 60 logins on 23tcp an hour ago from 60
+// addresses, 4 proxy requests on 8080tcp 3 days ago, 2 requests on 80tcp
+// 20 days ago.
+func luciBacklog(t *testing.T, db string) {
+	t.Helper()
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, id := time.Now(), int64(1000)
+	emit := func(age time.Duration, svc string, port int, ip string, e event.Event) {
+		id++
+		e.Time, e.Service, e.Port, e.SrcIP, e.SrcPort, e.ConnID = now.Add(-age), svc, port, ip, 40000, id
+		st.Emit(&e)
+	}
+	for i := range 60 {
+		emit(time.Hour, "23tcp", 23, fmt.Sprintf("198.51.100.%d", i+1), event.Event{Action: event.Login, Username: "root", Password: fmt.Sprintf("pw%d", i)})
+	}
+	for range 4 {
+		emit(72*time.Hour, "8080tcp", 8080, "203.0.113.8", event.Event{Action: event.Request, Method: "CONNECT", URL: "example.com:443"})
+	}
+	for range 2 {
+		emit(20*24*time.Hour, "80tcp", 80, "203.0.113.80", event.Event{Action: event.Request, Method: "GET", URL: "/old"})
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLuCIReports: the reports view in LuCI's runtime through the real
+// rpcd and ubusd: the chart over 24 hours, 7 and 30 days with a series per
+// service matching /stats, dated axes, the events paged with the API's
+// cursor, filtered by service, action and address, exported as shown
+// (CSV and JSON), attacker markup shown as text, the store's size, both
+// purges, the phone width, and a read-only login that cannot purge.
+func TestLuCIReports(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "1"})
+	luciBacklog(t, a.DB)
+	// A real bot's attempt whose password is markup.
+	const pass = `<img src=x onerror=window.__pwned=1>`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, err := bot.Attempt(ctx, a.Addr("23tcp"), "admin", pass)
+	cancel()
+	if err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("bot attempt: %+v, %v", r, err)
+	}
+	a.find(t, 1, func(e event.Event) bool { return e.Password == pass })
+	p := startAPI(t, a)
+	l := startLuCI(t, luciOpts{apiSocket: p.Socket})
+	l.open(b, "luci-admin", "admin/services/minipot/reports")
+	luciReady(t, b, "the reports view renders")
+	b.waitFor("the events show", `document.querySelector('#minipot-events')`)
+
+	// The chart: one bar per bucket, each service's part as /stats counts it.
+	chart := func(rng string, buckets int) {
+		t.Helper()
+		b.do(fmt.Sprintf(`(s => { s.value = %q; s.dispatchEvent(new Event('change')); })(document.querySelector('#minipot-range'))`, rng))
+		b.waitFor("the chart of "+rng, fmt.Sprintf(`document.querySelectorAll('#minipot-chart g.minipot-bucket').length == %d`, buckets))
+		var stats struct {
+			Services []struct {
+				Service  string
+				Attempts int
+			}
+		}
+		p.get(t, "/api/v1/stats?since="+rng+"&until=now", &stats)
+		want := map[string]int{}
+		for _, s := range stats.Services {
+			if s.Attempts > 0 {
+				want[s.Service] = s.Attempts
+			}
+		}
+		got := evalJS[map[string]int](b, `(() => { const m = {};
+			document.querySelectorAll('#minipot-chart rect[data-service]').forEach(r => m[r.dataset.service] = (m[r.dataset.service] || 0) + +r.dataset.count);
+			return m; })()`)
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: the chart's series %v, /stats %v", rng, got, want)
+		}
+		if labels := evalJS[[]string](b, `[...document.querySelectorAll('#minipot-chart g.minipot-bucket text')].map(t => t.textContent)`); len(labels) < 4 || !regexp.MustCompile(`\d`).MatchString(labels[0]) {
+			t.Errorf("%s: axis labels %q", rng, labels)
+		}
+		legend := b.text("#minipot-legend")
+		for k := range want {
+			if !strings.Contains(legend, settings.Services()[slices.IndexFunc(settings.Services(), func(s settings.Service) bool { return s.Key == k })].Label) {
+				t.Errorf("%s: the legend %q lacks %s", rng, legend, k)
+			}
+		}
+	}
+	chart("24h", 24)
+	chart("7d", 28)
+	chart("30d", 30)
+
+	// The events of 30 days, 50 a page.
+	rows := func() []string {
+		return evalJS[[]string](b, `[...document.querySelectorAll('#minipot-events tr.tr:not(.table-titles):not(.placeholder)')].map(tr => tr.textContent)`)
+	}
+	b.waitFor("the first page", `document.querySelectorAll('#minipot-events tr.tr:not(.table-titles)').length == 50 && !document.querySelector('#minipot-older').disabled`)
+	first := rows()
+	clickCSS(t, b, "#minipot-older")
+	b.waitFor("the second page", `document.querySelector('#minipot-page').textContent == 'Page 2'`)
+	second := rows()
+	if len(second) == 0 || slices.Contains(first, second[0]) || !evalJS[bool](b, `document.querySelector('#minipot-older').disabled`) {
+		t.Errorf("page 2: %d rows, first %q; older enabled: %v", len(second), second, !evalJS[bool](b, `document.querySelector('#minipot-older').disabled`))
+	}
+	clickCSS(t, b, "#minipot-newer")
+	b.waitFor("back on page 1", `document.querySelector('#minipot-page').textContent == 'Page 1'`)
+	if again := rows(); !slices.Equal(again, first) {
+		t.Errorf("page 1 again differs")
+	}
+
+	// Filters, and the export of what is shown.
+	filter := func(service, action, addr string, n int) {
+		t.Helper()
+		b.do(fmt.Sprintf(`document.querySelector('#minipot-filter-service').value = %q, document.querySelector('#minipot-filter-action').value = %q,
+			document.querySelector('#minipot-filter-address').value = %q`, service, action, addr))
+		clickCSS(t, b, "#minipot-filter")
+		b.waitFor(fmt.Sprintf("%d events of %s/%s/%s", n, service, action, addr), fmt.Sprintf(
+			`document.querySelectorAll('#minipot-events tr.tr:not(.table-titles):not(.placeholder)').length == %d`, n))
+	}
+	filter("8080tcp", "", "", 4)
+	filter("", "request", "", 6)
+	filter("", "", "198.51.100.7", 1)
+	filter("", "", "192.0.2.1", 0)
+	filter("8080tcp", "request", "203.0.113.8", 4)
+	exported := evalJS[[]string](b, `['#minipot-export-csv', '#minipot-export-json'].map(s => {
+		const x = new XMLHttpRequest(); x.open('GET', document.querySelector(s).href, false); x.send(); return x.responseText; })`)
+	if len(exported) != 2 {
+		t.Fatalf("export: %q", exported)
+	}
+	if lines := strings.Split(strings.TrimSpace(exported[0]), "\r\n"); len(lines) != 5 || !strings.HasPrefix(lines[0], "id,time,service") || !strings.Contains(lines[1], `"example.com:443"`) {
+		t.Errorf("CSV export:\n%s", exported[0])
+	}
+	var doc struct {
+		Filter map[string]string
+		Events []struct{ Service, URL string }
+	}
+	if err := json.Unmarshal([]byte(exported[1]), &doc); err != nil || len(doc.Events) != 4 || doc.Filter["service"] != "8080tcp" || doc.Events[0].URL != "example.com:443" {
+		t.Errorf("JSON export (%v):\n%s", err, exported[1])
+	}
+
+	// Attacker markup is text.
+	filter("", "login", "", 50)
+	shown := evalJS[struct {
+		Text  string
+		Imgs  int
+		Pwned bool
+	}](b, `({ Text: document.querySelector('#view').textContent, Imgs: document.querySelectorAll('#view img').length, Pwned: window.__pwned === 1 })`)
+	if !strings.Contains(shown.Text, "admin / "+pass) || shown.Imgs != 0 || shown.Pwned {
+		t.Errorf("attacker markup: %d <img>, script ran %v, shown as text: %v", shown.Imgs, shown.Pwned, strings.Contains(shown.Text, pass))
+	}
+	if bad := evalJS[[]string](b, cellsWithoutTitle); len(bad) > 0 {
+		t.Errorf("cells without data-title: %q", bad)
+	}
+	if n := evalJS[int](b, `document.querySelectorAll('.cbi-page-actions').length`); n != 0 {
+		t.Errorf("the reports view has %d footers; it saves nothing", n)
+	}
+	if s := b.text("#minipot-store"); !strings.Contains(s, "of at most") {
+		t.Errorf("the store's size: %q", s)
+	}
+
+	// A phone.
+	atWidth(t, b, 390, true)
+	if w := evalJS[int](b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("at 390 px the reports are %d px wide: %v", w, evalJS[[]string](b, `[...document.querySelectorAll('#view *')].filter(e => e.getBoundingClientRect().right > 392).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`))
+	}
+	atWidth(t, b, 1100, false)
+
+	// Purge the credentials, then everything.
+	clickCSS(t, b, "#minipot-purge-credentials")
+	b.waitFor("the confirmation dialog", `document.querySelector('#minipot-purge-confirm')`)
+	clickCSS(t, b, "#minipot-purge-confirm")
+	noteShown(t, b, "the purge is confirmed", "Stored credentials are deleted.")
+	b.waitFor("the password is gone", fmt.Sprintf(`!document.querySelector('#view').textContent.includes(%q)`, pass))
+	clickCSS(t, b, "#minipot-purge-all")
+	b.waitFor("the confirmation dialog", `document.querySelector('#minipot-purge-confirm')`)
+	clickCSS(t, b, "#minipot-purge-confirm")
+	noteShown(t, b, "the purge is confirmed", "All events are deleted.")
+	b.waitFor("the events are gone", `document.querySelector('#minipot-events tr.placeholder') && !document.querySelector('#minipot-top-sources').textContent.includes('198.51.100')`)
+	if _, denied := l.callLog(); len(denied) > 0 {
+		t.Errorf("the ACL refused %v", denied)
+	}
+	if len(b.pageErrors()) > 0 {
+		t.Errorf("page errors: %v", b.pageErrors())
+	}
+
+	// The read-only login sees the reports and cannot purge.
+	l.open(b, "luci-viewer", "admin/services/minipot/reports")
+	luciReady(t, b, "the read-only reports render")
+	b.waitFor("the events show", `document.querySelector('#minipot-events')`)
+	if n := evalJS[int](b, `[...document.querySelectorAll('#minipot-purge-credentials, #minipot-purge-all')].filter(e => !e.disabled).length`); n != 0 {
+		t.Errorf("read-only: %d purge buttons enabled", n)
 	}
 }

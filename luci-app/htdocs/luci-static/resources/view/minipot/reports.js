@@ -398,16 +398,20 @@ return view.extend({
 		this.back = [];
 
 		const n = this.nodes = {
-			stats: E('div', { 'id': 'minipot-stats' }),
-			events: E('div', { 'id': 'minipot-events-table' }),
+			stats: E('div', { 'id': 'minipot-stats', 'style': 'overflow-wrap:anywhere' }),
+			/* Attacker text may be one long word: it wraps anywhere rather
+			 * than widen the page past a phone's screen. */
+			events: E('div', { 'id': 'minipot-events-table', 'style': 'overflow-wrap:anywhere' }),
 			store: E('p', { 'id': 'minipot-store' }),
 			service: E('select', { 'class': 'cbi-input-select', 'id': 'minipot-filter-service' }),
 			action: E('select', { 'class': 'cbi-input-select', 'id': 'minipot-filter-action' }),
 			address: E('input', { 'class': 'cbi-input-text', 'id': 'minipot-filter-address', 'type': 'text',
 				'placeholder': _('e.g. 192.0.2.1'), 'maxlength': '64' }),
 			page: E('span', { 'id': 'minipot-page' }),
-			older: E('button', { 'class': 'btn cbi-button', 'id': 'minipot-older', 'click': ui.createHandlerFn(this, 'handleOlder') }, [ _('Older') ]),
-			newer: E('button', { 'class': 'btn cbi-button', 'id': 'minipot-newer', 'click': ui.createHandlerFn(this, 'handleNewer') }, [ _('Newer') ]),
+			/* Plain handlers: ui.createHandlerFn would enable the button
+			 * again after the page came, whatever the page says. */
+			older: E('button', { 'class': 'btn cbi-button', 'id': 'minipot-older', 'click': L.bind(this.handleOlder, this) }, [ _('Older') ]),
+			newer: E('button', { 'class': 'btn cbi-button', 'id': 'minipot-newer', 'click': L.bind(this.handleNewer, this) }, [ _('Newer') ]),
 			csv: E('a', { 'class': 'btn cbi-button', 'id': 'minipot-export-csv', 'download': 'minipot-events.csv' }, [ _('Export CSV') ]),
 			json: E('a', { 'class': 'btn cbi-button', 'id': 'minipot-export-json', 'download': 'minipot-events.json' }, [ _('Export JSON') ])
 		};

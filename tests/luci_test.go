@@ -515,3 +515,40 @@ func TestLuCIReports(t *testing.T) {
 		t.Errorf("read-only: %d purge buttons enabled", n)
 	}
 }
+
+// TestLuCIExportBlock: the settings view's export section shows the real
+// exporter's state (real mosquitto, real exporter) through LuCI's runtime
+// and the real rpcd and ubusd, and its switch saves section export.
+func TestLuCIExportBlock(t *testing.T) {
+	br := startBroker(t, map[string]string{"r0": "p0"})
+	a := exportAgent(t, br, "r0", "p0", map[string]string{"export.sensor_id": "luci-sensor"})
+	writeBacklog(t, a.DB, "luci", 20)
+	x := startExporter(t, a.Dir)
+	eventually(t, 15*time.Second, "exported", func() (bool, string) {
+		st, err := x.Status()
+		return err == nil && st.MQTT.Connected && st.MQTT.Waiting == 0 && st.MQTT.Sent > 0, fmt.Sprintf("%+v %v", st.MQTT, err)
+	})
+	b := startBrowser(t, "")
+	p := startAPI(t, a)
+	l := startLuCI(t, luciOpts{apiSocket: p.Socket})
+	l.open(b, "luci-admin", "admin/services/minipot/settings")
+	luciReady(t, b, "the settings view renders")
+	b.waitFor("the export state shows", `(document.querySelector('#minipot-export-state td[data-title="Connected"]') || {}).textContent == 'Yes'`)
+	state := evalJS[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('#minipot-export-state td')].map(td => [td.dataset.title, td.textContent]))`)
+	want := map[string]string{"Sensor": "luci-sensor", "Connected": "Yes", "Events waiting": "0", "Events lost to retention": "0", "Last error": "None"}
+	for k, v := range want {
+		if state[k] != v {
+			t.Errorf("export state %q: %q, want %q (%v)", k, state[k], v, state)
+		}
+	}
+	if !evalJS[bool](b, `document.querySelector('#cbi-json-export-enabled input[type=checkbox]').checked`) {
+		t.Error("the export switch shows off")
+	}
+	b.do(`document.querySelector('#cbi-json-export-enabled input[type=checkbox]').click()`)
+	clickCSS(t, b, ".cbi-page-actions .cbi-button-apply li[display]")
+	noteShown(t, b, "the save is confirmed", "The settings are saved and in effect.")
+	if conf := readFile(t, filepath.Join(a.Dir, "ucollect")); !regexp.MustCompile(`config export 'export'\n(\t[^\n]*\n)*\toption enabled '0'`).MatchString(conf) {
+		t.Errorf("the file after switching export off:\n%s", conf)
+	}
+	b.waitFor("the state says export is off", `document.querySelector('#minipot-export-state').textContent.includes('Export is off')`)
+}

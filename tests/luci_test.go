@@ -552,3 +552,31 @@ func TestLuCIExportBlock(t *testing.T) {
 	}
 	b.waitFor("the state says export is off", `document.querySelector('#minipot-export-state').textContent.includes('Export is off')`)
 }
+
+// TestLuCIServicesFromAPI: the settings view lists the services /status
+// lists, in its order, and shows each state as /status words it (a proxy
+// in front of the real API adds a service and says a real service owns
+// port 80; TestLuCISettings runs the same view against the API as it is).
+func TestLuCIServicesFromAPI(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, nil)
+	p := startAPI(t, a)
+	l := startLuCI(t, luciOpts{apiSocket: editingSocket(t, p)})
+	l.open(b, "luci-admin", "admin/services/minipot/settings")
+	luciReady(t, b, "the settings view renders")
+	keys := evalJS[[]string](b, `[...document.querySelectorAll('tr[data-section-id]')].map(tr => tr.dataset.sectionId)`)
+	if len(keys) != len(settings.Services())+1 || keys[0] != "23tcp" || keys[1] != addedKey {
+		t.Errorf("the view lists %v, want %s second", keys, addedKey)
+	}
+	row := func(k string) []string {
+		return evalJS[[]string](b, fmt.Sprintf(`(tr => [tr.querySelector('[data-name=label] output').textContent, tr.querySelector('[data-name=port] output').textContent,
+			tr.querySelector('[id^=minipot-status-] strong').textContent, tr.querySelector('[id^=minipot-status-]').dataset.state,
+			tr.querySelector('[id^=minipot-status-]').textContent])(document.querySelector('tr[data-section-id=%q]'))`, k))
+	}
+	if got := row(addedKey); !slices.Equal(got[:4], []string{addedLabel, "2121", addedText, "reachable"}) {
+		t.Errorf("the added service shows %q", got)
+	}
+	if got := row("80tcp"); got[2] != realText || got[3] != "real_service" || !strings.Contains(got[4], "ipv4: Allow-HTTP accepts it") {
+		t.Errorf("80tcp shows %q, want %q as real_service with its detail", got, realText)
+	}
+}

@@ -330,20 +330,19 @@ func (s *luciSite) dispatch(w http.ResponseWriter, r *http.Request) {
 		node = n
 		reqPath = append(reqPath, seg)
 	}
-	for {
-		act, _ := node["action"].(map[string]any)
-		if act["type"] == "alias" {
-			http.Redirect(w, r, "/cgi-bin/luci/"+act["path"].(string), http.StatusFound)
-			return
-		}
-		if act["type"] != "firstchild" {
-			break
-		}
+	// An alias or a firstchild redirects (the browser then asks for the
+	// page it leads to, which resolves the next level).
+	switch act, _ := node["action"].(map[string]any); act["type"] {
+	case "alias":
+		path, _ := act["path"].(string)
+		http.Redirect(w, r, "/cgi-bin/luci/"+path, http.StatusFound)
+		return
+	case "firstchild":
 		// The satisfied child of lowest order.
 		ch, _ := node["children"].(map[string]any)
 		best, bestOrder := "", 1<<30
 		for name, c := range ch {
-			cn := c.(map[string]any)
+			cn, _ := c.(map[string]any)
 			o, ok := cn["order"].(float64)
 			if !ok {
 				o = 1000

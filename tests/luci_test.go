@@ -313,11 +313,18 @@ func TestLuCISettings(t *testing.T) {
 	b.do(`document.querySelector('.cbi-page-actions .cbi-button-apply').removeAttribute('disabled')`)
 	clickCSS(t, b, ".cbi-page-actions .cbi-button-apply li[display]")
 	noteShown(t, b, "the refusal is shown", "may look at minipot but not change it")
+	// Errors do not pile up: a second refusal replaces the first.
+	clickCSS(t, b, ".cbi-page-actions .cbi-button-apply li[display]")
+	b.waitFor("the second refusal", `document.querySelectorAll('#maincontent > .alert-message').length == 1 && document.querySelector('#maincontent > .alert-message.minipot-error')`)
+	time.Sleep(500 * time.Millisecond) // the second call's answer, had it added one
+	if n := evalJS[int](b, `document.querySelectorAll('#maincontent > .alert-message').length`); n != 1 {
+		t.Errorf("%d notifications after two refusals, want 1", n)
+	}
 	if after := readFile(t, filepath.Join(a.Dir, "ucollect")); after != before {
 		t.Errorf("a refused save changed the file:\n%s", after)
 	}
-	if _, denied := l.callLog(); !slices.Equal(denied, []string{"minipot.set_settings"}) {
-		t.Errorf("rpcd refused %v, want the viewer's set_settings only", denied)
+	if _, denied := l.callLog(); !slices.Equal(denied, []string{"minipot.set_settings", "minipot.set_settings"}) {
+		t.Errorf("rpcd refused %v, want the viewer's two set_settings only", denied)
 	}
 }
 

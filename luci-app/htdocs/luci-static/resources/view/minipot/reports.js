@@ -406,7 +406,8 @@ return view.extend({
 			service: E('select', { 'class': 'cbi-input-select', 'id': 'minipot-filter-service' }),
 			action: E('select', { 'class': 'cbi-input-select', 'id': 'minipot-filter-action' }),
 			address: E('input', { 'class': 'cbi-input-text', 'id': 'minipot-filter-address', 'type': 'text',
-				'placeholder': _('e.g. 192.0.2.1'), 'maxlength': '64' }),
+				'placeholder': _('e.g. 192.0.2.1'), 'maxlength': '64',
+				'keydown': L.bind(function(ev) { if (ev.key == 'Enter') this.handleFilter(ev); }, this) }),
 			page: E('span', { 'id': 'minipot-page' }),
 			/* Plain handlers: ui.createHandlerFn would enable the button
 			 * again after the page came, whatever the page says. */

@@ -191,7 +191,6 @@ return view.extend({
 
 		o = s.option(form.Flag, 'enabled', _('Enabled'));
 		o.rmempty = false;
-		o.editable = true;
 
 		o = s.option(form.DummyValue, 'label', _('Service'));
 		o.rawhtml = true;

@@ -489,8 +489,14 @@ func TestLuCIReports(t *testing.T) {
 		t.Errorf("the store's size: %q", s)
 	}
 
-	// A phone.
+	// A phone: nothing wider than the screen, the chart's text readable.
 	atWidth(t, b, 390, true)
+	b.navigate(l.page("admin/services/minipot/reports"))
+	luciReady(t, b, "the reports render on a phone")
+	b.waitFor("the events show", `document.querySelector('#minipot-events')`)
+	if h := evalJS[float64](b, `Math.min(...[...document.querySelectorAll('#minipot-chart text')].map(t => t.getBoundingClientRect().height))`); h < 9 {
+		t.Errorf("on a phone the chart's text is %.1f px high", h)
+	}
 	if w := evalJS[int](b, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("at 390 px the reports are %d px wide: %v", w, evalJS[[]string](b, `[...document.querySelectorAll('#view *')].filter(e => e.getBoundingClientRect().right > 392).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`))
 	}

@@ -114,15 +114,19 @@ return view.extend({
 	},
 
 	renderChart(stats) {
-		const W = 720, H = 200, top = 12, bottom = 34, left = 40;
+		/* As wide as the page (within 300 to 720 px), so that its text
+		 * keeps its size on a phone rather than shrink with the drawing. */
+		const view = document.querySelector('#view');
+		const W = Math.round(Math.max(300, Math.min(720, (view && view.clientWidth) || 720)));
+		const H = 200, top = 12, bottom = 34, left = 40;
 		const buckets = this.buckets(stats), n = buckets.length;
 		const bw = (W - left) / n;
 		const max = Math.max.apply(null, [ 1 ].concat(buckets.map(function(b) { return b.attempts; })));
 		const scale = (H - top - bottom) / max;
 		const keys = (this.services || []).map(function(s) { return s.key; });
 		const colour = function(k) { const i = keys.indexOf(k); return COLOURS[(i < 0 ? keys.length : i) % COLOURS.length]; };
-		/* A label every few bars, on day starts for the long ranges. */
-		const every = Math.ceil(n / 6);
+		/* A label every few bars, one per 110 px at most. */
+		const every = Math.ceil(n / Math.max(2, Math.floor((W - left) / 110)));
 
 		const bars = buckets.map(L.bind(function(b, i) {
 			let y = H - bottom;

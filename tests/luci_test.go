@@ -228,6 +228,9 @@ func TestLuCISettings(t *testing.T) {
 	if bad := evalJS[[]string](b, cellsWithoutTitle); len(bad) > 0 {
 		t.Errorf("cells without data-title: %q", bad)
 	}
+	if v := b.text("#minipot-version"); !strings.HasPrefix(v, "minipot version ") || evalJS[bool](b, `!!document.querySelector('#minipot-version').closest('.cbi-value-description')`) {
+		t.Errorf("the version line: %q (plain text, no help icon)", v)
+	}
 	// One footer, with LuCI's buttons: Save & Apply, Reset (no Save:
 	// docs/openwrt.md says why).
 	footer := evalJS[[]string](b, `[...document.querySelectorAll('.cbi-page-actions')].map(f => [...f.querySelectorAll('li[display], button')].map(e => e.textContent).join('|'))`)
@@ -468,6 +471,12 @@ func TestLuCIReports(t *testing.T) {
 	if err := json.Unmarshal([]byte(exported[1]), &doc); err != nil || len(doc.Events) != 4 || doc.Filter["service"] != "8080tcp" || doc.Events[0].URL != "example.com:443" {
 		t.Errorf("JSON export (%v):\n%s", err, exported[1])
 	}
+
+	// An address that is none: the API's reason, by its field, and the
+	// events stay as they were.
+	b.do(`document.querySelector('#minipot-filter-address').value = '<b>not an address'`)
+	b.do(`document.querySelector('#minipot-filter-address').dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }))`)
+	noteShown(t, b, "the bad address is refused", `src_ip: "<b>not an address" is not an IP address`)
 
 	// Attacker markup is text.
 	filter("", "login", "", 50)

@@ -272,7 +272,7 @@ func TestLuCISettings(t *testing.T) {
 	b.navigate(l.page("admin/services/minipot/settings"))
 	luciReady(t, b, "the settings view renders again")
 	b.waitFor("the page offers to apply the file", `document.querySelector('#minipot-apply')`)
-	clickCSS(t, b, "#minipot-apply")
+	b.do(`document.querySelector('#minipot-apply').click()`)
 	noteShown(t, b, "the agent runs the file", "The agent runs the settings file now.")
 	b.waitFor("the offer goes", `!document.querySelector('#minipot-apply')`)
 

@@ -78,6 +78,18 @@ return view.extend({
 			})));
 		});
 
+		/* The note is rebuilt only when what it says changes: a poll must
+		 * not swap a button away under the owner's finger. */
+		const noteKey = JSON.stringify([ st && st.agent && [ st.agent.running, st.agent.in_sync, st.agent.note ],
+			st && st.settings && [ st.settings.valid, st.settings.errors ] ]);
+
+		this.renderExportState(st);
+
+		if (noteKey == nodes.noteKey)
+			return;
+
+		nodes.noteKey = noteKey;
+
 		const msgs = [];
 
 		if (st && st.agent && !st.agent.running)
@@ -104,7 +116,6 @@ return view.extend({
 
 		dom.content(nodes.note, msgs.length ? E('div', { 'class': 'alert-message warning' }, msgs) : []);
 		nodes.note.style.display = msgs.length ? '' : 'none';
-		this.renderExportState(st);
 	},
 
 	renderExportState(st) {

@@ -573,6 +573,9 @@ func TestLuCIExportBlock(t *testing.T) {
 		t.Errorf("the file after switching export off:\n%s", conf)
 	}
 	b.waitFor("the state says export is off", `document.querySelector('#minipot-export-state').textContent.includes('Export is off')`)
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
 }
 
 // TestLuCIServicesFromAPI: the settings view lists the services /status
@@ -600,5 +603,26 @@ func TestLuCIServicesFromAPI(t *testing.T) {
 	}
 	if got := row("80tcp"); got[2] != realText || got[3] != "real_service" || !strings.Contains(got[4], "ipv4: Allow-HTTP accepts it") {
 		t.Errorf("80tcp shows %q, want %q as real_service with its detail", got, realText)
+	}
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+// TestLuCIWithoutAPI: with no API behind the plugin, each view says so,
+// with the plugin's reason, instead of failing in LuCI's error box.
+func TestLuCIWithoutAPI(t *testing.T) {
+	b := startBrowser(t, "")
+	l := startLuCI(t, luciOpts{apiSocket: filepath.Join(t.TempDir(), "no-api.sock")})
+	l.open(b, "luci-admin", "admin/services/minipot/settings")
+	luciReady(t, b, "the settings view renders")
+	if msg := b.text("#minipot-unavailable pre"); !strings.Contains(msg, "is `minipot api` running?") {
+		t.Errorf("settings without the API say %q", msg)
+	}
+	b.navigate(l.page("admin/services/minipot/reports"))
+	luciReady(t, b, "the reports view renders")
+	b.waitFor("the reason shows", `document.querySelector('#minipot-stats').textContent.includes('is \x60minipot api\x60 running?')`)
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
 	}
 }

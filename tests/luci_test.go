@@ -23,10 +23,11 @@ import (
 )
 
 // TestLuCIAppFiles checks the app's static contracts: the rpcd ACL grants
-// exactly the ubus methods the view declares, the .pot template holds
-// exactly the view's translatable strings (MINIPOT_UPDATE_POT=1 rewrites
-// it), the menu entry points at the view and its ACL, and the view never
-// writes markup itself.
+// exactly the ubus methods the app declares, its read half only what
+// reads; the .pot template holds exactly the app's translatable strings
+// (MINIPOT_UPDATE_POT=1 rewrites it); the menu's Data collection entry
+// depends on the ACL and opens its first child, and each child is one of
+// the app's views; and no script writes markup itself.
 func TestLuCIAppFiles(t *testing.T) {
 	if acl, decl := aclMethods(t), declaredMethods(t); !slices.Equal(acl, decl) {
 		t.Errorf("the ACL grants %v, the view declares %v", acl, decl)

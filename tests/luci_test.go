@@ -381,6 +381,9 @@ func TestLuCIReports(t *testing.T) {
 		t.Fatalf("bot attempt: %+v, %v", r, err)
 	}
 	a.find(t, 1, func(e event.Event) bool { return e.Password == pass })
+	// A request repeated on one connection is stored once and as its repeats.
+	rawHTTP(t, a.Addr("80tcp"), strings.Repeat("GET /again HTTP/1.1\r\nHost: router\r\n\r\n", 3))
+	a.find(t, 1, func(e event.Event) bool { return e.URL == "/again" && e.Count == 2 })
 	p := startAPI(t, a)
 	l := startLuCI(t, luciOpts{apiSocket: p.Socket})
 	l.open(b, "luci-admin", "admin/services/minipot/reports")
@@ -448,12 +451,18 @@ func TestLuCIReports(t *testing.T) {
 		t.Helper()
 		b.do(fmt.Sprintf(`document.querySelector('#minipot-filter-service').value = %q, document.querySelector('#minipot-filter-action').value = %q,
 			document.querySelector('#minipot-filter-address').value = %q`, service, action, addr))
+		// LuCI disables the button until the page came: wait for both.
+		b.waitFor("the filter button is ready", `!document.querySelector('#minipot-filter').disabled`)
 		clickCSS(t, b, "#minipot-filter")
 		b.waitFor(fmt.Sprintf("%d events of %s/%s/%s", n, service, action, addr), fmt.Sprintf(
-			`document.querySelectorAll('#minipot-events tr.tr:not(.table-titles):not(.placeholder)').length == %d`, n))
+			`!document.querySelector('#minipot-filter').disabled && document.querySelectorAll('#minipot-events tr.tr:not(.table-titles):not(.placeholder)').length == %d`, n))
 	}
 	filter("8080tcp", "", "", 4)
-	filter("", "request", "", 6)
+	b.do(`document.querySelector('#minipot-filter-service').value = '80tcp', document.querySelector('#minipot-filter-action').value = 'request'`)
+	b.waitFor("the filter button is ready", `!document.querySelector('#minipot-filter').disabled`)
+	clickCSS(t, b, "#minipot-filter")
+	b.waitFor("the repeats show", `!document.querySelector('#minipot-filter').disabled && document.querySelector('#minipot-events').textContent.includes('GET /again (repeated 2 times)')`)
+	filter("8080tcp", "request", "", 4)
 	filter("", "", "198.51.100.7", 1)
 	filter("", "", "192.0.2.1", 0)
 	filter("8080tcp", "request", "203.0.113.8", 4)

@@ -74,8 +74,15 @@ return view.extend({
 		]);
 	},
 
+	/* The answer carries the range it is for: a poll's answer for the
+	 * previous range may come after the owner chose another. */
 	fetchStats() {
-		return common.callStats(this.range.key, 'now', TOP).then(L.bind(common.check, common));
+		const range = this.range;
+
+		return common.callStats(range.key, 'now', TOP).then(L.bind(common.check, common)).then(function(stats) {
+			stats.range = range;
+			return stats;
+		});
 	},
 
 	serviceName(key) {
@@ -89,7 +96,7 @@ return view.extend({
 	/* Buckets of range.bucket hours from the start of the window, each
 	 * with the attempts per service. */
 	buckets(stats) {
-		const r = this.range, n = r.hours / r.bucket;
+		const r = stats.range || this.range, n = r.hours / r.bucket;
 		const until = stats.until ? new Date(stats.until).getTime() : Date.now();
 		const start = until - r.hours * 3600e3;
 		const out = [];
@@ -146,7 +153,7 @@ return view.extend({
 			const label = (i % every == 0) ? S('text', {
 				x: (left + i * bw).toFixed(1), y: String(H - bottom + 12), 'font-size': '10', fill: 'currentColor'
 			}, [ common.fmtDay(b.time) ]) : null;
-			const hour = (i % every == 0 && this.range.bucket < 24) ? S('text', {
+			const hour = (i % every == 0 && (stats.range || this.range).bucket < 24) ? S('text', {
 				x: (left + i * bw).toFixed(1), y: String(H - bottom + 24), 'font-size': '10', fill: 'currentColor'
 			}, [ common.fmtHour(b.time) ]) : null;
 
@@ -180,6 +187,9 @@ return view.extend({
 
 	renderStats(stats) {
 		const root = this.nodes.stats;
+
+		if (stats && stats.range && stats.range !== this.range)
+			return;
 
 		if (!stats || stats.error != null) {
 			dom.content(root, E('p', {}, [ E('em', {}, [ common.txt(stats && stats.error || _('No statistics available.')) ]) ]));
@@ -251,13 +261,18 @@ return view.extend({
 		return '';
 	},
 
+	/* Only the answer to the latest request is shown (a poll's may come
+	 * after the owner's). */
 	loadEvents() {
-		const f = this.filter;
+		const f = this.filter, seq = this.eventsSeq = (this.eventsSeq || 0) + 1;
 
 		/* undefined leaves a parameter out (null would be sent). */
 		return common.callEvents(f.service || undefined, f.src_ip || undefined, f.action || undefined, this.range.key, undefined,
 			this.cursor || undefined, PAGE)
-			.then(L.bind(common.check, common)).then(L.bind(this.renderEvents, this));
+			.then(L.bind(common.check, common)).then(L.bind(function(page) {
+				if (seq == this.eventsSeq)
+					this.renderEvents(page);
+			}, this));
 	},
 
 	renderEvents(page) {

@@ -396,11 +396,19 @@ return view.extend({
 	},
 
 	/* Stats and status; the events too on their first page (paging back
-	 * through them must not be pulled away by a poll). */
+	 * through them must not be pulled away by a poll). Only the latest
+	 * refresh's answers are shown. */
 	refresh(withEvents) {
+		const seq = this.statusSeq = (this.statusSeq || 0) + 1;
+
 		return Promise.all([
-			this.fetchStats().then(L.bind(this.renderStats, this)),
+			this.fetchStats().then(L.bind(function(stats) {
+				if (seq == this.statusSeq)
+					this.renderStats(stats);
+			}, this)),
 			common.callStatus().then(L.bind(common.check, common)).then(L.bind(function(st) {
+				if (seq != this.statusSeq)
+					return;
 				this.services = common.serviceList(st, null);
 				this.renderStore(st);
 			}, this)),

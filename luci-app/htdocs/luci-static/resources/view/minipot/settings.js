@@ -137,8 +137,15 @@ return view.extend({
 		] ]);
 	},
 
+	/* Only the answer to the latest request is shown: a poll's answer
+	 * from before a save must not show the state before it. */
 	refreshStatus() {
-		return common.callStatus().then(L.bind(common.check, common)).then(L.bind(this.renderStatus, this));
+		const seq = this.statusSeq = (this.statusSeq || 0) + 1;
+
+		return common.callStatus().then(L.bind(common.check, common)).then(L.bind(function(st) {
+			if (seq == this.statusSeq)
+				this.renderStatus(st);
+		}, this));
 	},
 
 	render(data) {

@@ -2,7 +2,6 @@
 'require baseclass';
 'require rpc';
 'require ui';
-'require dom';
 
 /*
  * What both minipot views share: the ubus object "minipot" (the rpcd

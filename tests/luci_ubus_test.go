@@ -4,106 +4,38 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // The LuCI app's files, relative to tests/.
 const (
-	luciView = "../luci-app/htdocs/luci-static/resources/view/minipot/datacollection.js"
-	luciACL  = "../luci-app/root/usr/share/rpcd/acl.d/luci-app-minipot.json"
-	luciMenu = "../luci-app/root/usr/share/luci/menu.d/luci-app-minipot.json"
-	luciPot  = "../luci-app/po/templates/minipot.pot"
+	luciHtdocs = "../luci-app/htdocs"
+	luciACL    = "../luci-app/root/usr/share/rpcd/acl.d/luci-app-minipot.json"
+	luciMenu   = "../luci-app/root/usr/share/luci/menu.d/luci-app-minipot.json"
+	luciPot    = "../luci-app/po/templates/minipot.pot"
 )
 
-// ubusGateway is uhttpd's /ubus endpoint (uhttpd-mod-ubus, which is not
-// built here) in front of OpenWrt's real ubusd and rpcd: it takes LuCI's
-// JSON-RPC "call" requests and does what uhttpd does with them, `session
-// access` and then the call with ubus_rpc_session added, on a session
-// that rpcd opened for one of the logins of the test's /etc/config/rpcd.
-// The page's own session id (the stand-in's boot page makes one up) is
-// replaced by that session's: logging in is LuCI's server side, not the
-// view's. rpcd runs the plugin as the package installs it, so every call
-// passes the app's real ACL and the plugin's real path.
-type ubusGateway struct {
-	t   *testing.T
-	u   *owUbus
-	sid string
-
-	mu     sync.Mutex
-	calls  []string
-	denied []string
+// luciJS are the app's scripts: the shared class and the two views.
+var luciJS = []string{
+	luciHtdocs + "/luci-static/resources/minipot/common.js",
+	luciHtdocs + "/luci-static/resources/view/minipot/settings.js",
+	luciHtdocs + "/luci-static/resources/view/minipot/reports.js",
 }
 
-// newUbusStandin is the gateway for a login with luci-app-minipot's full
-// ACL, with the API on socket.
-func newUbusStandin(t *testing.T, socket string) *ubusGateway {
+// luciSource is every script of the app, one after the other.
+func luciSource(t *testing.T) string {
 	t.Helper()
-	return newGateway(t, socket, "admin")
-}
-
-// newReadOnlyUbusStandin is the gateway for a login granted the ACL's
-// read half only.
-func newReadOnlyUbusStandin(t *testing.T, socket string) *ubusGateway {
-	t.Helper()
-	return newGateway(t, socket, "viewer")
-}
-
-func newGateway(t *testing.T, socket, user string) *ubusGateway {
-	t.Helper()
-	u := startOpenWrtUbus(t, owUbusOpts{apiSocket: socket})
-	return &ubusGateway{t: t, u: u, sid: u.login(user)}
-}
-
-func (g *ubusGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ID     json.RawMessage   `json:"id"`
-		Method string            `json:"method"`
-		Params []json.RawMessage `json:"params"`
+	var b strings.Builder
+	for _, f := range luciJS {
+		b.WriteString(readFile(t, f))
+		b.WriteString("\n")
 	}
-	if r.Method != http.MethodPost || json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req) != nil || req.Method != "call" || len(req.Params) != 4 {
-		http.Error(w, "not a ubus JSON-RPC call", http.StatusBadRequest)
-		return
-	}
-	reply := func(result ...any) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
-	}
-	var object, method string
-	var args map[string]any
-	if json.Unmarshal(req.Params[1], &object) != nil || json.Unmarshal(req.Params[2], &method) != nil ||
-		json.Unmarshal(req.Params[3], &args) != nil {
-		reply(ubusInvalidArgument)
-		return
-	}
-	name := object + "." + method
-	status, obj := g.u.call(g.sid, object, method, args)
-	g.mu.Lock()
-	g.calls = append(g.calls, name)
-	if status == ubusPermissionDenied {
-		g.denied = append(g.denied, name)
-	}
-	g.mu.Unlock()
-	if status != ubusOK {
-		reply(status)
-		return
-	}
-	reply(ubusOK, obj)
-}
-
-// callLog returns the calls made and those the ACL refused.
-func (g *ubusGateway) callLog() (calls, denied []string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.calls...), append([]string(nil), g.denied...)
+	return b.String()
 }
 
 // aclMethods returns "object.method" for every ubus method the app's rpcd
@@ -153,10 +85,10 @@ func aclGrants(t *testing.T) (read, write []string) {
 }
 
 // declaredMethods returns "object.method" for every rpc.declare() of the
-// view.
+// app.
 func declaredMethods(t *testing.T) []string {
 	t.Helper()
-	src := readFile(t, luciView)
+	src := luciSource(t)
 	re := regexp.MustCompile(`rpc\.declare\(\{\s*object:\s*'([^']+)',\s*method:\s*'([^']+)'`)
 	set := map[string]bool{}
 	for _, m := range re.FindAllStringSubmatch(src, -1) {
@@ -189,18 +121,20 @@ func viewStrings(t *testing.T) []i18nString {
 		}
 		s.refs = append(s.refs, ref)
 	}
-	src := readFile(t, luciView)
 	// Only single-quoted literals are allowed in _(): what this finds is
 	// what LuCI's i18n-scan.pl finds.
 	re := regexp.MustCompile(`\b_\(\s*'((?:[^'\\]|\\.)*)'\s*\)`)
-	for i, line := range strings.Split(src, "\n") {
-		for _, m := range re.FindAllStringSubmatch(line, -1) {
-			add(strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(m[1]),
-				fmt.Sprintf("applications/luci-app-minipot/htdocs/luci-static/resources/view/minipot/datacollection.js:%d", i+1))
+	for _, f := range luciJS {
+		src := readFile(t, f)
+		rel := "applications/luci-app-minipot/htdocs/" + strings.TrimPrefix(f, luciHtdocs+"/")
+		for i, line := range strings.Split(src, "\n") {
+			for _, m := range re.FindAllStringSubmatch(line, -1) {
+				add(strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(m[1]), fmt.Sprintf("%s:%d", rel, i+1))
+			}
 		}
-	}
-	if n, got := len(regexp.MustCompile(`\b_\(`).FindAllString(src, -1)), len(re.FindAllString(src, -1)); n != got {
-		t.Fatalf("%d calls of _() in the view, %d with one single-quoted literal", n, got)
+		if n, got := len(regexp.MustCompile(`\b_\(`).FindAllString(src, -1)), len(re.FindAllString(src, -1)); n != got {
+			t.Fatalf("%s: %d calls of _(), %d with one single-quoted literal", f, n, got)
+		}
 	}
 	var menu map[string]struct {
 		Title string `json:"title"`
@@ -284,8 +218,8 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // TestNULShownAlike: a password with a NUL byte shows the same in the
-// LuCI view (through OpenWrt's rpcd and ubusd, where it travels as
-// {"base64": ...}) as on the API's own page: the whole text, as stored.
+// LuCI view (LuCI's runtime, OpenWrt's rpcd and ubusd, where it travels
+// as {"base64": ...}) as on the API's own page: the whole text, as stored.
 func TestNULShownAlike(t *testing.T) {
 	b := startBrowser(t, "")
 	a := startAgent(t, map[string]string{"fakes.log_credentials": "1"})
@@ -304,15 +238,9 @@ func TestNULShownAlike(t *testing.T) {
 	})
 	want := jsonString(password) // JS string literal of the exact text
 
-	mux := http.NewServeMux()
-	mux.Handle("/ubus", newUbusStandin(t, p.Socket))
-	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	mux.Handle("/luci-static/", http.FileServer(http.Dir("../luci-app/htdocs")))
-	mux.Handle("/standin/", http.StripPrefix("/standin/", http.FileServer(http.Dir("luci-standin"))))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	b.navigate(srv.URL + "/standin/index.html?view=view.minipot.datacollection")
-	b.waitFor("the LuCI view shows the whole password", `window.__luci && window.__luci.ready && document.body.textContent.includes(`+want+`)`)
+	l := startLuCI(t, luciOpts{apiSocket: p.Socket})
+	l.open(b, "luci-admin", "admin/services/minipot/reports")
+	b.waitFor("the LuCI view shows the whole password", `document.querySelector('#minipot-events') && document.body.textContent.includes(`+want+`)`)
 
 	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
 	b.waitFor("the API's page shows the whole password", `document.body.textContent.includes(`+want+`)`)

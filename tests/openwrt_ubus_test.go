@@ -26,7 +26,9 @@ const owHost = "/opt/openwrt-host"
 
 // The logins of the test's /etc/config/rpcd: one with luci-app-minipot's
 // ACL for reading and writing (a LuCI admin limited to this app), one
-// with its read half only. Password hashes as rpcd checks them (crypt).
+// with its read half only; luci-admin and luci-viewer are the same with
+// the groups of luci-base's ACL (installed with owUbusOpts.extraACLs),
+// which every LuCI login has. Password hashes as rpcd checks them (crypt).
 const (
 	owPassword  = "secret"
 	owCryptHash = "$1$minipot$O7NH8jh7U1WKBiXPK48Nx." // openssl passwd -1 -salt minipot secret
@@ -39,6 +41,21 @@ const (
 config login
 	option username 'viewer'
 	option password '` + owCryptHash + `'
+	list read 'luci-app-minipot'
+
+config login
+	option username 'luci-admin'
+	option password '` + owCryptHash + `'
+	list read 'unauthenticated'
+	list read 'luci-base'
+	list read 'luci-app-minipot'
+	list write 'luci-app-minipot'
+
+config login
+	option username 'luci-viewer'
+	option password '` + owCryptHash + `'
+	list read 'unauthenticated'
+	list read 'luci-base'
 	list read 'luci-app-minipot'
 `
 )
@@ -62,6 +79,10 @@ type owUbusOpts struct {
 	// noPlugin starts rpcd before the plugin is in /usr/libexec/rpcd, as
 	// when the package is installed on a running router.
 	noPlugin bool
+	// extraACLs are further acl.d files to install (luci-base's).
+	extraACLs []string
+	// configs are further files of /etc/config, by name.
+	configs map[string]string
 }
 
 func needOpenWrtHost(t *testing.T, what ...string) {
@@ -89,6 +110,9 @@ func startOpenWrtUbus(t *testing.T, o owUbusOpts) *owUbus {
 		t.Fatal(err)
 	}
 	copyFile(t, luciACL, filepath.Join(acl, filepath.Base(luciACL)))
+	for _, f := range o.extraACLs {
+		copyFile(t, f, filepath.Join(acl, filepath.Base(f)))
+	}
 	if o.noPlugin {
 		os.Remove(filepath.Join(root, "usr/libexec/rpcd/minipot"))
 	}
@@ -97,6 +121,11 @@ func startOpenWrtUbus(t *testing.T, o owUbusOpts) *owUbus {
 	os.MkdirAll(filepath.Join(etc, "init.d"), 0o755)
 	if err := os.WriteFile(filepath.Join(etc, "config/rpcd"), []byte(owRPCDConf), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	for name, content := range o.configs {
+		if err := os.WriteFile(filepath.Join(etc, "config", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	u := &owUbus{t: t, socket: filepath.Join(dir, "ubus.sock"), root: root}

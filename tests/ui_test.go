@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -242,6 +243,13 @@ func TestUIPage(t *testing.T) {
 	// Without the token the page asks for it, and works once given it.
 	evalJS[bool](b, `sessionStorage.clear(), location.reload(), true`)
 	b.waitFor("the page asks for the token", `!document.getElementById("token-form").hidden && document.getElementById("main").hidden`)
+	// It tells a router's owner where the token is, and the developer too.
+	tokenText := b.text("#token-form")
+	for _, want := range []string{"--token-file", "/etc/minipot/api.token", "ssh root@", "make run", "var/api.token"} {
+		if !strings.Contains(tokenText, want) {
+			t.Errorf("the token screen does not say %q: %q", want, tokenText)
+		}
+	}
 	if err := b.run(10*time.Second, chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
 		t.Fatal(err)
 	}
@@ -803,4 +811,137 @@ func downloaded(t *testing.T, dir, suffix string) []byte {
 		return os.Remove(names[0]) == nil, "remove"
 	})
 	return data
+}
+
+// TestUIPageSettingsProblems: an invalid option in the UCI file is named
+// on the page with /status's reason, the page neither offers to apply the
+// file nor words the API's refusal of a change; a file that does not parse
+// is named too, and the page still shows the stored events; warnings
+// (settings.warnings, unknown options) show apart from the errors.
+func TestUIPageSettingsProblems(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, nil)
+	p := startAPI(t, a)
+	a.UCI("set", "ucollect.store.max_size=lots")
+	a.UCI("set", "ucollect.fakes.redir_offset=70000")
+	a.UCI("commit", "ucollect")
+	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	var st struct {
+		Settings struct {
+			Valid  bool
+			Errors []settings.FieldError
+		}
+	}
+	p.get(t, "/api/v1/status", &st)
+	if st.Settings.Valid || len(st.Settings.Errors) < 2 {
+		t.Fatalf("/status: %+v, want two invalid options at least", st.Settings)
+	}
+	shown := evalJS[[]string](b, `[...document.querySelectorAll("#config-error-list li")].map(li => li.textContent)`)
+	var want []string
+	for _, fe := range st.Settings.Errors {
+		want = append(want, fe.Field+": "+fe.Message)
+	}
+	if !slices.Equal(shown, want) || !slices.ContainsFunc(shown, func(s string) bool { return strings.HasPrefix(s, "store.max_size: ") }) {
+		t.Errorf("the page lists %q, want %q", shown, want)
+	}
+	if !evalJS[bool](b, `!document.getElementById("config-problems").hidden && document.getElementById("config-warnings").hidden`) {
+		t.Error("the problems box is hidden, or shows warnings there are none of")
+	}
+	if txt := b.text("#agent"); !strings.Contains(txt, "invalid options") || strings.Contains(txt, "not applied yet") {
+		t.Errorf("agent line: %q", txt)
+	}
+	if !evalJS[bool](b, `document.getElementById("apply").hidden`) {
+		t.Error("the page offers to apply an invalid file")
+	}
+	b.click("#log_credentials")
+	if txt := b.text("#notice"); !strings.Contains(txt, "Not saved: the settings file has problems") || strings.Contains(txt, "this request") {
+		t.Errorf("a change refused for the file's sake: %q", txt)
+	}
+
+	// A file that does not parse at all.
+	if err := os.WriteFile(filepath.Join(a.Dir, "ucollect"), []byte("config fakes 'fakes'\n\toption enabled '1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do(`document.body.dataset.ready = "stale", location.reload()`)
+	b.waitFor("the page loads again", `document.body.dataset.ready === "1"`)
+	if txt := b.text("#config-error-list"); !strings.Contains(txt, "The file: the file does not parse") {
+		t.Errorf("a file that does not parse: %q", txt)
+	}
+	if evalJS[bool](b, `document.getElementById("main").hidden`) {
+		t.Error("the page hides everything for a file that does not parse")
+	}
+
+	// Warnings: /status as an API with settings.warnings gives it.
+	srv := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(&url.URL{Scheme: "http", Host: p.Addr}) },
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.URL.Path != "/api/v1/status" || resp.StatusCode != 200 {
+				return nil
+			}
+			var doc map[string]any
+			err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&doc)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			s := doc["settings"].(map[string]any)
+			s["errors"] = []any{}
+			s["valid"] = true
+			s["warnings"] = []any{map[string]any{"field": "store.max_sise", "message": "unknown option: ignored"}}
+			data, _ := json.Marshal(doc)
+			resp.Body = io.NopCloser(bytes.NewReader(data))
+			resp.ContentLength = int64(len(data))
+			resp.Header.Del("Content-Length")
+			return nil
+		},
+	})
+	defer srv.Close()
+	if err := os.WriteFile(filepath.Join(a.Dir, "ucollect"), []byte("config fakes 'fakes'\n\toption enabled '1'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.navigate(srv.URL + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	if txt := b.text("#config-warning-list"); txt != "store.max_sise: unknown option: ignored" {
+		t.Errorf("warnings: %q", txt)
+	}
+	if !evalJS[bool](b, `!document.getElementById("config-warnings").hidden && document.getElementById("config-errors").hidden`) {
+		t.Error("warnings shown as errors, or not at all")
+	}
+}
+
+// TestUIPageCredentialsOff: with credentials off, a password a bot types
+// appears nowhere on the page, in its attributes or in its downloads.
+func TestUIPageCredentialsOff(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
+	p := startAPI(t, a)
+	downloads := t.TempDir()
+	b.downloadsTo(downloads)
+	const user, pass = "off-user-4711", "off-secret-pw-0815"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, err := bot.Attempt(ctx, a.Addr("23tcp"), user, pass)
+	cancel()
+	if err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("telnet attempt: %+v, %v", r, err)
+	}
+	a.find(t, 1, logins("23tcp"))
+	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page shows the attempt", `document.body.dataset.ready === "1" && document.querySelector("#events tbody").textContent.includes("credentials not stored")`)
+	b.click("#dl-json")
+	js := string(downloaded(t, downloads, ".json"))
+	b.click("#dl-csv")
+	csvText := string(downloaded(t, downloads, ".csv"))
+	if !strings.Contains(js, `"login"`) || !strings.Contains(csvText, ",login,") {
+		t.Fatalf("the downloads lack the login:\n%s\n%s", js, csvText)
+	}
+	html := evalJS[string](b, `document.documentElement.outerHTML + document.body.innerText`)
+	for what, s := range map[string]string{"the page": html, "the JSON download": js, "the CSV download": csvText} {
+		if strings.Contains(s, pass) || strings.Contains(s, user) {
+			t.Errorf("%s holds the credentials", what)
+		}
+	}
+	if !evalJS[bool](b, `!document.getElementById("credentials-off").hidden`) {
+		t.Error("the page does not say credentials are not collected")
+	}
 }

@@ -367,10 +367,9 @@ func TestUIExportBlock(t *testing.T) {
 }
 
 // seedEvents writes n events of several services, actions and addresses,
-// spread over the last 27 days (the newest within the hour), into the
-// agent's store, with attacker text a spreadsheet or a CSV parser would
-// trip on.
-func seedEvents(t *testing.T, a *agentProc, n int) {
+// one every step and a minute (the newest now), into the agent's store,
+// with attacker text a spreadsheet or a CSV parser would trip on.
+func seedEvents(t *testing.T, a *agentProc, n int, step time.Duration) {
 	t.Helper()
 	st, err := store.Open(a.DB, store.Options{})
 	if err != nil {
@@ -379,7 +378,7 @@ func seedEvents(t *testing.T, a *agentProc, n int) {
 	srcs := []string{"198.51.100.7", "203.0.113.9", "2001:db8::5"}
 	now := time.Now()
 	for i := range n {
-		e := &event.Event{Time: now.Add(-time.Duration(i)*4*time.Hour - time.Duration(i)*time.Minute), SrcIP: srcs[i%len(srcs)],
+		e := &event.Event{Time: now.Add(-time.Duration(i) * (step + time.Minute)), SrcIP: srcs[i%len(srcs)],
 			SrcPort: 40000 + i, ConnID: int64(1000 + i), Count: 1}
 		switch i % 5 {
 		case 0:
@@ -483,7 +482,7 @@ const pageLayoutProblems = `(() => {
 func TestUIPageViews(t *testing.T) {
 	b := startBrowser(t, "MINIPOT_UI_VIEWS_SCREENSHOT")
 	a := startAgent(t, nil)
-	seedEvents(t, a, 160)
+	seedEvents(t, a, 160, 4*time.Hour) // over 27 days
 	p := startAPI(t, a)
 	downloads := t.TempDir()
 	b.downloadsTo(downloads)
@@ -944,4 +943,33 @@ func TestUIPageCredentialsOff(t *testing.T) {
 	if !evalJS[bool](b, `!document.getElementById("credentials-off").hidden`) {
 		t.Error("the page does not say credentials are not collected")
 	}
+}
+
+// TestUIPageDownloadBound: a download stops at 10,000 events, the newest
+// of the filter, and says so in the file and on the page.
+func TestUIPageDownloadBound(t *testing.T) {
+	b := startBrowser(t, "")
+	a := startAgent(t, nil)
+	seedEvents(t, a, 10050, 0)
+	p := startAPI(t, a)
+	downloads := t.TempDir()
+	b.downloadsTo(downloads)
+	all := apiEvents(t, p, nil)
+	if len(all) < 10050 {
+		t.Fatalf("the API lists %d events, want 10050 at least", len(all))
+	}
+	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	b.click("#dl-json")
+	var doc struct {
+		Truncated bool
+		Events    []map[string]any
+	}
+	if err := json.Unmarshal(downloaded(t, downloads, ".json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Truncated || !slices.Equal(eventIDs(doc.Events), eventIDs(all[:10000])) {
+		t.Errorf("download of %d events: %d (truncated %v), want the newest 10000", len(all), len(doc.Events), doc.Truncated)
+	}
+	b.waitFor("the page says so", `document.getElementById("dl-note").textContent.includes("the newest 10000")`)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -212,5 +213,22 @@ func (b *browser) downloadsTo(dir string) {
 	}))
 	if err != nil {
 		b.t.Fatalf("downloads to %s: %v", dir, err)
+	}
+}
+
+// zoneAndLocale makes the page see another time zone (an IANA name) and
+// locale (a BCP 47 tag), as a browser set up elsewhere; it applies to
+// pages loaded afterwards.
+func (b *browser) zoneAndLocale(zone, locale string) {
+	b.t.Helper()
+	err := b.run(10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: locale})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("time zone %s, locale %s: %v", zone, locale, err)
 	}
 }

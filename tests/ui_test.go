@@ -492,6 +492,7 @@ func TestUIPageViews(t *testing.T) {
 	}
 	open := func() {
 		t.Helper()
+		b.navigate("about:blank") // a new document, not a jump to the fragment
 		b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
 		b.waitFor("the page loads", `document.body.dataset.ready === "1"`)
 	}
@@ -596,16 +597,30 @@ func TestUIPageViews(t *testing.T) {
 		return labels
 	}
 
+	// The phone at 390 px is set up in Adelaide (UTC+9:30 or +10:30: hours do not
+	// start on the clock there) and in German; the desktop in New York.
 	for _, w := range []struct {
 		width, height int
 		mobile        bool
-	}{{360, 740, true}, {390, 844, true}, {1280, 900, false}} {
+		zone, locale  string
+	}{{360, 740, true, "", ""}, {390, 844, true, "Australia/Adelaide", "de_DE"}, {1280, 900, false, "America/New_York", "en_US"}} {
 		parent := t
 		t.Run(fmt.Sprint(w.width), func(t *testing.T) {
 			b.t = t
 			defer func() { b.t = parent }()
 			b.viewport(w.width, w.height, w.mobile)
+			if w.zone != "" {
+				b.zoneAndLocale(w.zone, w.locale)
+			}
 			open()
+			if w.zone != "" {
+				if got := evalJS[[]string](b, `[TIME_ZONE, FMT.dateTime.resolvedOptions().locale]`); got[0] != w.zone || !strings.HasPrefix(got[1], w.locale[:2]) {
+					t.Errorf("the page writes times in %q, want %s, %s", got, w.zone, w.locale)
+				}
+				if txt := b.text("#chart-caption"); !strings.Contains(txt, w.zone) {
+					t.Errorf("the caption does not name the time zone: %q", txt)
+				}
+			}
 			if vw := evalJS[int](b, `window.innerWidth`); vw != w.width {
 				t.Errorf("the page lays out %d px wide in a %d px viewport", vw, w.width)
 			}

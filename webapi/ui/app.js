@@ -450,34 +450,46 @@ function drawChart() {
     }
     root.append(g);
   });
-  // The x axis: dated labels, as many as fit.
-  // A label's width, estimated from the longest this locale writes
-  // (12 px text: about 7 px a character), and a gap.
+  // The x axis: dated labels, as many as fit. The step is estimated from
+  // the longest label this locale writes (12 px text: about 7 px a
+  // character); each label is then measured as drawn, and one that would
+  // touch the previous one, or the edge, is left out.
+  box.replaceChildren(root);
   const sample = win.unit === 'hour' ? FMT.time.format(new Date(2020, 0, 1, 23, 59)) : FMT.day.format(new Date(2020, 8, 30));
-  const labelW = 7 * sample.length + 12;
   const steps = win.unit === 'hour' ? [1, 2, 3, 4, 6, 12, 24] : [1, 2, 3, 5, 7, 10, 15, 30];
-  const step = steps.find((s) => s * bw >= labelW) || steps[steps.length - 1];
-  let lastDay = '';
+  const step = steps.find((s) => s * bw >= 7 * sample.length + 12) || steps[steps.length - 1];
+  // Hours are ticked on the clock (00:00, 06:00...) where the time zone
+  // is whole hours off UTC; elsewhere (UTC+5:30) and for days, counted
+  // back from now.
+  const onClock = win.unit === 'hour' && bars.every((b) => b.start.getMinutes() === 0);
+  let lastDay = '', lastRight = -Infinity;
   bars.forEach((b, i) => {
-    const tick = win.unit === 'hour' ? b.start.getHours() % step === 0 && b.start.getMinutes() === 0 : (bars.length - 1 - i) % step === 0;
+    const tick = onClock ? b.start.getHours() % step === 0 : (bars.length - 1 - i) % step === 0;
     if (!tick) return;
     const cx = L + i * bw + bw / 2;
-    let anchor = 'middle', x = cx;
-    if (cx - labelW / 2 < 0) { anchor = 'start'; x = Math.max(0, L + i * bw); }
-    if (cx + labelW / 2 > W) { anchor = 'end'; x = Math.min(W, L + (i + 1) * bw); }
-    root.append(svg('line', { x1: cx, y1: T + plotH, x2: cx, y2: T + plotH + 4, class: 'axis' }));
-    const t = svg('text', { x, y: H - B + 17, class: 'xlabel', 'text-anchor': anchor, 'data-start': b.start.toISOString() });
-    if (win.unit === 'hour') {
-      t.append(svg('tspan', { x, dy: 0 }, FMT.time.format(b.start)));
-      const day = FMT.day.format(b.start);
-      if (day !== lastDay) t.append(svg('tspan', { x, dy: 14 }, day));
-      lastDay = day;
-    } else {
-      t.textContent = FMT.day.format(b.start);
-    }
+    const t = svg('text', { x: cx, y: H - B + 17, class: 'xlabel', 'text-anchor': 'middle', 'data-start': b.start.toISOString() });
+    const day = FMT.day.format(b.start);
+    const lines = win.unit === 'hour' ? [FMT.time.format(b.start)].concat(day !== lastDay ? [day] : []) : [day];
+    lines.forEach((text, k) => t.append(svg('tspan', { x: cx, dy: k ? 14 : 0 }, text)));
     root.append(t);
+    const width = t.getBBox().width || 7 * Math.max(...lines.map((x) => x.length));
+    let left = cx - width / 2;
+    let anchor = 'middle', x = cx;
+    if (left < 0) { anchor = 'start'; x = 0; }
+    if (cx + width / 2 > W) { anchor = 'end'; x = W; }
+    if (anchor !== 'middle') {
+      left = anchor === 'start' ? 0 : W - width;
+      t.setAttribute('text-anchor', anchor);
+      for (const e of [t, ...t.children]) e.setAttribute('x', x);
+    }
+    if (left < lastRight + 6) {
+      t.remove();
+      return;
+    }
+    lastRight = left + width;
+    if (win.unit === 'hour') lastDay = day;
+    root.append(svg('line', { x1: cx, y1: T + plotH, x2: cx, y2: T + plotH + 4, class: 'axis' }));
   });
-  box.replaceChildren(root);
   box.dataset.range = win.range;
   box.dataset.since = win.since;
   box.dataset.unit = win.unit;

@@ -502,20 +502,15 @@ func TestUIPageViews(t *testing.T) {
 		Total int            `json:"total"`
 		Segs  map[string]int `json:"segs"`
 	}
+	type chart struct {
+		Since   string         `json:"since"`
+		Buckets []bucket       `json:"buckets"`
+		Labels  []string       `json:"labels"`
+		Legend  map[string]int `json:"legend"`
+	}
 	chartState := func() (since string, buckets []bucket, labels []string, legend map[string]int) {
 		t.Helper()
-		var s struct {
-			Since   string         `json:"since"`
-			Buckets []bucket       `json:"buckets"`
-			Labels  []string       `json:"labels"`
-			Legend  map[string]int `json:"legend"`
-		}
-		s = evalJS[struct {
-			Since   string         `json:"since"`
-			Buckets []bucket       `json:"buckets"`
-			Labels  []string       `json:"labels"`
-			Legend  map[string]int `json:"legend"`
-		}](b, `(() => ({
+		s := evalJS[chart](b, `(() => ({
   since: document.getElementById("chart").dataset.since,
   buckets: [...document.querySelectorAll("#chart g.bucket")].map(g => ({ start: g.dataset.start, total: +g.dataset.total,
     segs: Object.fromEntries([...g.querySelectorAll("rect.seg")].map(r => [r.dataset.service, +r.dataset.count])) })),

@@ -636,8 +636,8 @@ func TestUIPageViews(t *testing.T) {
 			if bad := evalJS[[]string](b, `[...document.querySelectorAll("time")].filter(e => e.textContent !== FMT.dateTime.format(new Date(e.dateTime))).map(e => e.textContent)`); len(bad) > 0 {
 				t.Errorf("times not in the page's format: %q", bad)
 			}
-			if n := evalJS[int](b, `document.querySelectorAll("#events time.dt").length`); n == 0 {
-				t.Error("the events show no time")
+			if n, want := evalJS[int](b, `document.querySelectorAll("#events time.dt").length`), map[bool]int{true: 20, false: 50}[w.mobile]; n != want {
+				t.Errorf("the first page shows %d events, want %d at %d px", n, want, w.width)
 			}
 			// MINIPOT_UI_VIEWS_SHOTS names a folder for screenshots of the
 			// first screens at each width, as a phone shows them.
@@ -669,7 +669,23 @@ func TestUIPageViews(t *testing.T) {
 	}
 	b.t = t
 
+	// The store's size against its bound, as /status gives them.
+	var status struct {
+		Store struct {
+			Size    int64 `json:"size"`
+			MaxSize int64 `json:"max_size"`
+		}
+	}
+	p.get(t, "/api/v1/status", &status)
+	if txt, want := b.text("#store-size"), fmt.Sprintf("MiB of at most %.1f MiB", float64(status.Store.MaxSize)/(1<<20)); status.Store.MaxSize == 0 || status.Store.Size == 0 || !strings.Contains(txt, want) {
+		t.Errorf("the store's size: %q, want %q (/status: %+v)", txt, want, status.Store)
+	}
+
 	// Paging walks every event once (the desktop layout is still on).
+	pageSize := evalJS[int](b, `PAGE`)
+	if pageSize != 50 {
+		t.Errorf("%d events a page on a desktop, want 50", pageSize)
+	}
 	shownIDs := func() []int64 {
 		return evalJS[[]int64](b, `[...document.querySelectorAll("#events tbody tr[data-id]")].map(tr => +tr.dataset.id)`)
 	}
@@ -718,9 +734,9 @@ func TestUIPageViews(t *testing.T) {
 		if len(want) == 0 || len(want) >= len(all) {
 			t.Fatalf("filter %v: the API lists %d of %d events: not a narrowing filter", f, len(want), len(all))
 		}
-		first := want[:min(len(want), 50)]
+		first := want[:min(len(want), pageSize)]
 		b.waitFor("the filter applies", fmt.Sprintf(`[...document.querySelectorAll("#events tbody tr[data-id]")].map(tr => tr.dataset.id).join(",") === %q`, joinIDs(first)))
-		if more := evalJS[bool](b, `!document.getElementById("ev-older").disabled`); more != (len(want) > 50) {
+		if more := evalJS[bool](b, `!document.getElementById("ev-older").disabled`); more != (len(want) > pageSize) {
 			t.Errorf("filter %v: older pages offered %v with %d events", f, more, len(want))
 		}
 	}

@@ -566,7 +566,8 @@ function describe(e) {
 
 // --- events: filters, pages, downloads ---
 
-const PAGE = 50; // events per page
+// Events per page: a phone shows each as a card, five lines tall.
+const PAGE = window.matchMedia('(max-width: 640px)').matches ? 20 : 50;
 const EXPORT_MAX = 10000; // events per download: 10 requests of the API's largest page
 const FILTER_NAMES = { service: 'Service', action: 'Action', src_ip: 'Source address', cursor: 'Page' };
 const EVENT_COLS = ['Time', 'Service', 'Source', 'Action', 'What'];
@@ -621,8 +622,8 @@ async function loadEvents() {
   $('ev-newer').disabled = ev.page === 0;
   const first = ev.page * PAGE + 1;
   $('ev-page').textContent = data.events.length
-    ? `Page ${ev.page + 1}: events ${first}–${first + data.events.length - 1}, newest first`
-    : `Page ${ev.page + 1}`;
+    ? `${first}–${first + data.events.length - 1} · page ${ev.page + 1}`
+    : `page ${ev.page + 1}`;
 }
 
 async function eventsAction(fn) {

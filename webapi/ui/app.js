@@ -601,6 +601,9 @@ async function loadEvents() {
     const fe = $('filter-error');
     fe.textContent = 'Not a valid filter: ' + fieldText(e.body, FILTER_NAMES);
     fe.hidden = false;
+    fill('events', [], 'No events: the filter is not valid.', 5);
+    $('ev-older').disabled = $('ev-newer').disabled = true;
+    $('ev-page').textContent = '';
     return;
   }
   $('filter-error').hidden = true;
@@ -635,8 +638,19 @@ async function eventsAction(fn) {
   }
 }
 
-// hostPort writes an address and port as a URL does: [2001:db8::1]:23.
-const hostPort = (ip, port) => (ip.includes(':') ? '[' + ip + ']' : ip) + ':' + port;
+// hostPort writes an address and port as a URL does ([2001:db8::1]:23),
+// breakable only before the port and after an IPv6 colon, never inside a
+// number.
+function hostPort(ip, port) {
+  const span = el('span');
+  const text = (ip.includes(':') ? '[' + ip + ']' : ip) + ':' + port;
+  const parts = ip.includes(':') ? text.split(/(?<=:)/) : [ip, ':' + port];
+  parts.forEach((p, i) => {
+    if (i) span.append(el('wbr'));
+    span.append(p);
+  });
+  return span;
+}
 
 function readFilter() {
   return { service: $('f-service').value, action: $('f-action').value, src_ip: $('f-src').value.trim() };
@@ -716,7 +730,7 @@ async function download(kind) {
     $('dl-note').textContent = '';
     if (e.status !== 401) notice('The download failed: ' + e.message, 'error');
   } finally {
-    btns.forEach((b) => { b.disabled = busy > 0; });
+    btns.forEach((b) => { b.disabled = false; });
   }
 }
 

@@ -810,6 +810,9 @@ func TestUIPageViews(t *testing.T) {
 	if txt := b.text("#dl-note"); !strings.Contains(txt, fmt.Sprintf("Saved %d events", len(want))) {
 		t.Errorf("after the download: %q", txt)
 	}
+	if v := evalJS[string](b, `document.body.dataset.cspViolations`); v != "0" {
+		t.Errorf("%s CSP violations (the downloads included)", v)
+	}
 	// The bad address's 400 is the one refusal the test provoked.
 	if errs := slices.DeleteFunc(b.pageErrors(), func(e string) bool { return strings.Contains(e, "status of 400") }); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))

@@ -175,7 +175,10 @@ async function loadStatus() {
   let text = a.running ? 'Agent running' + (a.pid ? ' (pid ' + a.pid + ')' : '') : 'Agent not running';
   if (a.running && !valid) text += ' — the settings file has invalid options (below)';
   else if (a.running && !a.in_sync) text += ' — the settings file changed and is not applied yet';
-  if (a.note && !a.running) text += ': ' + a.note;
+  if (!a.running) {
+    text += a.note && !/not running/.test(a.note) ? ': ' + a.note : '';
+    text += ' (on OpenWrt: /etc/init.d/minipot start)';
+  }
   $('agent').textContent = text;
   $('agent').className = 'agent ' + (a.running && a.in_sync && valid ? 'ok' : 'warn');
   // A change made with uci and not yet applied (no reload_config); an
@@ -232,6 +235,8 @@ function storeLine(st) {
     (st.max_size ? ' of at most ' + mib(st.max_size) + ' (the oldest go first)' : '') + '.';
   if (st.evicted) text += ' ' + st.evicted + ' old events made room since the agent started.';
   if (st.recovered) text += ' Warning: ' + st.recovered + '.';
+  if (st.error) text += ' The store cannot be read: ' + st.error + '.';
+  if (st.note) text += ' Note: ' + st.note + '.';
   $('store-size').textContent = text;
 }
 

@@ -743,6 +743,15 @@ func TestUIPageViews(t *testing.T) {
 			t.Errorf("filter %v: older pages offered %v with %d events", f, more, len(want))
 		}
 	}
+	// A top address opens its events.
+	top := b.text("#top-sources tbody tr:first-child button.link")
+	b.click("#top-sources tbody tr:first-child button.link")
+	want := eventIDs(apiEvents(t, p, url.Values{"src_ip": {top}}))
+	if len(want) == 0 {
+		t.Fatalf("no events of the top address %q", top)
+	}
+	b.waitFor("the top address's events", fmt.Sprintf(`document.getElementById("f-src").value === %q && [...document.querySelectorAll("#events tbody tr[data-id]")].map(tr => tr.dataset.id).join(",") === %q`, top, joinIDs(want[:min(len(want), pageSize)])))
+
 	setFilter("", "", "999.1.1.1")
 	b.waitFor("a bad address is named", `!document.getElementById("filter-error").hidden`)
 	if txt := b.text("#filter-error"); !strings.Contains(txt, `Source address: "999.1.1.1" is not an IP address`) {
@@ -755,7 +764,7 @@ func TestUIPageViews(t *testing.T) {
 	// Downloads of a filtered view: exactly its events.
 	filter := url.Values{"src_ip": {"198.51.100.7"}}
 	setFilter("", "", "198.51.100.7")
-	want := apiEvents(t, p, filter)
+	wantEvents := apiEvents(t, p, filter)
 	b.click("#dl-json")
 	var doc struct {
 		Filter    map[string]string
@@ -765,19 +774,19 @@ func TestUIPageViews(t *testing.T) {
 	if err := json.Unmarshal(downloaded(t, downloads, ".json"), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(doc.Events, want) || doc.Truncated || doc.Filter["src_ip"] != "198.51.100.7" {
-		t.Errorf("JSON download: %d events (truncated %v, filter %v), want the API's %d", len(doc.Events), doc.Truncated, doc.Filter, len(want))
+	if !reflect.DeepEqual(doc.Events, wantEvents) || doc.Truncated || doc.Filter["src_ip"] != "198.51.100.7" {
+		t.Errorf("JSON download: %d events (truncated %v, filter %v), want the API's %d", len(doc.Events), doc.Truncated, doc.Filter, len(wantEvents))
 	}
 	b.click("#dl-csv")
 	rows, err := csv.NewReader(bytes.NewReader(downloaded(t, downloads, ".csv"))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != len(want)+1 {
-		t.Fatalf("CSV download: %d rows, want a header and %d events", len(rows), len(want))
+	if len(rows) != len(wantEvents)+1 {
+		t.Fatalf("CSV download: %d rows, want a header and %d events", len(rows), len(wantEvents))
 	}
 	formulas := 0
-	for i, e := range want {
+	for i, e := range wantEvents {
 		for j, col := range rows[0] {
 			cell := rows[i+1][j]
 			var exp string
@@ -795,7 +804,7 @@ func TestUIPageViews(t *testing.T) {
 				t.Fatalf("event field %s: %T", col, v)
 			}
 			if cell != exp {
-				t.Errorf("CSV event %v, %s: %q, want %q", e["id"], col, cell, exp)
+				t.Errorf("CSV event %v, %s: %q, wantEvents %q", e["id"], col, cell, exp)
 			}
 		}
 		for k := range e {
@@ -807,7 +816,7 @@ func TestUIPageViews(t *testing.T) {
 	if formulas == 0 {
 		t.Error("the seeded formulas were not among the downloaded events")
 	}
-	if txt := b.text("#dl-note"); !strings.Contains(txt, fmt.Sprintf("Saved %d events", len(want))) {
+	if txt := b.text("#dl-note"); !strings.Contains(txt, fmt.Sprintf("Saved %d events", len(wantEvents))) {
 		t.Errorf("after the download: %q", txt)
 	}
 	if v := evalJS[string](b, `document.body.dataset.cspViolations`); v != "0" {

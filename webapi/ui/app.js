@@ -531,9 +531,20 @@ async function loadStats() {
   chartData = { stats: st, win };
   drawChart();
   const top = st.top || {};
-  fill('top-sources', (top.sources || []).map((s) => [s.value, s.count]), 'No attacks in this range.', 2);
+  // An address opens its events: the filter below, set to it.
+  fill('top-sources', (top.sources || []).map((s) => {
+    const b = el('button', s.value, 'link');
+    b.type = 'button';
+    b.title = 'Show the events of ' + s.value;
+    b.addEventListener('click', () => showAddress(s.value));
+    return [b, s.count];
+  }), 'No attacks in this range.', 2);
   const pairs = top.pairs || [];
-  $('credentials-off').hidden = st.credentials_collected || pairs.length > 0;
+  const off = $('credentials-off');
+  off.hidden = st.credentials_collected;
+  off.textContent = pairs.length
+    ? 'Credentials are no longer collected; these were stored before. “Delete stored credentials” below removes them.'
+    : 'Credentials are not collected.';
   fill('top-pairs', pairs.map((p) => [p.username, p.password, p.count]), 'None stored.', 3);
   fill('top-urls', (top.urls || []).map((u) => [u.value, u.count]), 'None.', 2);
   fill('top-proxy', (top.proxy_targets || []).map((u) => [u.value, u.count]), 'None.', 2);
@@ -655,6 +666,15 @@ function hostPort(ip, port) {
     span.append(p);
   });
   return span;
+}
+
+// showAddress lists the events of one source address and scrolls to them.
+function showAddress(ip) {
+  $('f-service').value = '';
+  $('f-action').value = '';
+  $('f-src').value = ip;
+  eventsAction(() => { ev.filter = readFilter(); ev.cursors = ['']; ev.page = 0; });
+  $('filters').scrollIntoView({ block: 'start' });
 }
 
 function readFilter() {

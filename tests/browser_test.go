@@ -232,3 +232,17 @@ func (b *browser) zoneAndLocale(zone, locale string) {
 		b.t.Fatalf("time zone %s, locale %s: %v", zone, locale, err)
 	}
 }
+
+// colorScheme makes the page see the owner's light or dark preference
+// (prefers-color-scheme: "light" or "dark").
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	err := b.run(10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("prefers-color-scheme %s: %v", scheme, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -522,6 +523,14 @@ func TestUIPageViews(t *testing.T) {
 }))()`)
 		return s.Since, s.Buckets, s.Labels, s.Legend
 	}
+	var svcStatus struct {
+		Services []struct{ Key, Label string }
+	}
+	p.get(t, "/api/v1/status", &svcStatus)
+	svcLabels := map[string]string{}
+	for _, s := range svcStatus.Services {
+		svcLabels[s.Key] = s.Label
+	}
 	// checkRange switches the chart and compares it with /stats over the
 	// window the page asked for.
 	checkRange := func(r string, bars int) []string {
@@ -544,6 +553,18 @@ func TestUIPageViews(t *testing.T) {
 		}
 		if !maps.Equal(legend, want) {
 			t.Errorf("%s: the legend shows %v, /stats?since=%s counts %v", r, legend, since, want)
+		}
+		// Each series named by its label, with a fill of its own.
+		named := evalJS[[][]string](b, `[...document.querySelectorAll("#legend li[data-service]")].map(li => [li.dataset.service, li.textContent, li.querySelector("rect").getAttribute("fill")])`)
+		fills := map[string]bool{}
+		for _, n := range named {
+			if want := svcLabels[n[0]] + ": " + fmt.Sprint(legend[n[0]]); n[1] != want {
+				t.Errorf("%s: legend entry %q, want %q", r, n[1], want)
+			}
+			fills[n[2]] = true
+		}
+		if len(fills) != len(named) {
+			t.Errorf("%s: %d series share %d fills: %q", r, len(named), len(fills), named)
 		}
 		sums := map[string]int{}
 		for _, bk := range buckets {
@@ -596,12 +617,14 @@ func TestUIPageViews(t *testing.T) {
 	}
 
 	// The phone at 390 px is set up in Adelaide (UTC+9:30 or +10:30: hours do not
-	// start on the clock there) and in German; the desktop in New York.
+	// start on the clock there) and in German; the tablet prefers dark
+	// pages; the desktop is in New York.
 	for _, w := range []struct {
 		width, height int
 		mobile        bool
 		zone, locale  string
-	}{{360, 740, true, "", ""}, {390, 844, true, "Australia/Adelaide", "de_DE"}, {768, 1024, true, "", ""}, {1280, 900, false, "America/New_York", "en_US"}} {
+		dark          bool
+	}{{360, 740, true, "", "", false}, {390, 844, true, "Australia/Adelaide", "de_DE", false}, {768, 1024, true, "", "", true}, {1280, 900, false, "America/New_York", "en_US", false}} {
 		parent := t
 		t.Run(fmt.Sprint(w.width), func(t *testing.T) {
 			b.t = t
@@ -610,7 +633,19 @@ func TestUIPageViews(t *testing.T) {
 			if w.zone != "" {
 				b.zoneAndLocale(w.zone, w.locale)
 			}
+			b.colorScheme(map[bool]string{true: "dark", false: "light"}[w.dark])
 			open()
+			// Dark text on a light page, or light on a dark one.
+			lum := evalJS[[]float64](b, `[document.documentElement, document.querySelector(".card")].flatMap(e => {
+  const l = c => { const [r, g, b] = c.match(/[\d.]+/g).map(Number); return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+  const cs = getComputedStyle(e);
+  return [l(cs.backgroundColor), l(cs.color)];
+})`)
+			for i := 0; i+1 < len(lum); i += 2 {
+				if bg, fg := lum[i], lum[i+1]; w.dark != (bg < fg) || math.Abs(bg-fg) < 0.5 {
+					t.Errorf("dark %v: background luminance %.2f, text %.2f", w.dark, bg, fg)
+				}
+			}
 			if w.zone != "" {
 				if got := evalJS[[]string](b, `[TIME_ZONE, FMT.dateTime.resolvedOptions().locale]`); got[0] != w.zone || !strings.HasPrefix(got[1], w.locale[:2]) {
 					t.Errorf("the page writes times in %q, want %s, %s", got, w.zone, w.locale)

@@ -824,7 +824,10 @@ function startExport() {
 
 async function refresh() {
   try {
-    await Promise.all([loadStatus(), loadStats(), loadEvents()]);
+    // The services' order and labels come with /status: the chart's
+    // colours and the events' labels wait for them.
+    await loadStatus();
+    await Promise.all([loadStats(), loadEvents()]);
     document.body.dataset.refreshed = String(Date.now());
   } catch (e) {
     if (e.status !== 401) notice('Cannot reach the API: ' + e.message, 'error');

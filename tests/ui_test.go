@@ -610,6 +610,26 @@ func TestUIPageViews(t *testing.T) {
 		if bad := evalJS[[]string](b, pageLayoutProblems); len(bad) > 0 {
 			t.Errorf("%s:\n%s", r, strings.Join(bad, "\n"))
 		}
+		// A tap on the fullest bar writes its counts under the chart.
+		fullest := 0
+		for i, bk := range buckets {
+			if bk.Total > buckets[fullest].Total {
+				fullest = i
+			}
+		}
+		if len(buckets) > 0 && buckets[fullest].Total > 0 {
+			bk := buckets[fullest]
+			b.click(fmt.Sprintf(`#chart g.bucket[data-start="%s"] rect.hit`, bk.Start))
+			detail := b.text("#chart-detail")
+			if !strings.Contains(detail, fmt.Sprintf(": %d attempts (", bk.Total)) {
+				t.Errorf("%s: tapping the bar of %s (%d attempts) shows %q", r, bk.Start, bk.Total, detail)
+			}
+			for k, c := range bk.Segs {
+				if !strings.Contains(detail, fmt.Sprintf("%s %d", svcLabels[k], c)) {
+					t.Errorf("%s: the bar's detail %q lacks %s %d", r, detail, svcLabels[k], c)
+				}
+			}
+		}
 		if len(labels) < 3 {
 			t.Errorf("%s: %d axis labels %q, want 3 or more", r, len(labels), labels)
 		}

@@ -332,6 +332,7 @@ function svg(tag, attrs, text) {
 let services = []; // /status's services: their order gives each its colour and pattern
 let range = '24h';
 let chartData = null; // { stats, win } of the last /stats
+let picked = '', pickedText = ''; // the bar tapped: its start, its counts
 
 const RANGES = {
   '24h': { text: 'the last 24 hours', days: 0 },
@@ -438,7 +439,15 @@ function drawChart() {
   bars.forEach((b, i) => {
     const g = svg('g', { class: 'bucket', 'data-start': b.start.toISOString(), 'data-total': totals[i] });
     const x = L + i * bw;
+    const when = win.unit === 'hour'
+      ? FMT.day.format(b.start) + ', ' + FMT.time.format(b.start) + '–' + FMT.time.format(b.end)
+      : FMT.day.format(b.start);
+    // The whole column answers a tap (phones have no hover): the bar's
+    // counts go under the chart.
+    const hit = svg('rect', { x, y: T, width: bw, height: plotH, class: 'hit' });
+    g.append(hit);
     let y = T + plotH;
+    const parts = [];
     const extra = Object.keys(b.services).filter((k) => !keys.includes(k));
     for (const k of keys.concat(extra)) {
       const c = b.services[k] || 0;
@@ -447,14 +456,24 @@ function drawChart() {
       y -= h;
       const seg = svg('rect', { x: x + Math.min(1, bw * 0.1), y, width: Math.max(bw - Math.min(2, bw * 0.2), 1), height: h,
         class: 'seg', fill: fillOf(serviceIndex(k)), 'data-service': k, 'data-count': c });
-      const when = win.unit === 'hour'
-        ? FMT.day.format(b.start) + ', ' + FMT.time.format(b.start) + '–' + FMT.time.format(b.end)
-        : FMT.day.format(b.start);
       seg.append(svg('title', {}, `${serviceLabel(k)}: ${c} attempts, ${when}`));
       g.append(seg);
+      parts.push(`${serviceLabel(k)} ${c}`);
     }
+    const detail = `${when}: ${totals[i]} attempts` + (parts.length ? ' (' + parts.join(', ') + ')' : '') + '.';
+    const pick = () => {
+      for (const o of root.querySelectorAll('.bucket.picked')) o.classList.remove('picked');
+      g.classList.add('picked');
+      picked = g.dataset.start;
+      pickedText = detail;
+    };
+    g.addEventListener('click', () => { pick(); $('chart-detail').textContent = detail; });
+    if (g.dataset.start === picked) pick();
     root.append(g);
   });
+  // A bar picked before a refresh stays picked, with its new counts.
+  if (!root.querySelector('.bucket.picked')) picked = pickedText = '';
+  $('chart-detail').textContent = pickedText;
   // The x axis: dated labels, as many as fit. The step is estimated from
   // the longest label this locale writes (12 px text: about 7 px a
   // character); each label is then measured as drawn, and one that would

@@ -820,6 +820,9 @@ func TestUIPageViews(t *testing.T) {
 	filter := url.Values{"src_ip": {"198.51.100.7"}}
 	setFilter("", "", "198.51.100.7")
 	wantEvents := apiEvents(t, p, filter)
+	// The list is redrawn for the filter before the buttons under it are
+	// clicked: a click lands where a button was when it started.
+	b.waitFor("the address's events", fmt.Sprintf(`[...document.querySelectorAll("#events tbody tr[data-id]")].map(tr => tr.dataset.id).join(",") === %q`, joinIDs(eventIDs(wantEvents)[:min(len(wantEvents), pageSize)])))
 	b.click("#dl-json")
 	var doc struct {
 		Filter    map[string]string

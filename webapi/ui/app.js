@@ -172,14 +172,15 @@ async function loadStatus() {
   const { data } = await call('GET', '/status');
   const a = data.agent;
   const valid = data.settings.valid;
-  let text = a.running ? 'Agent running' + (a.pid ? ' (pid ' + a.pid + ')' : '') : 'Agent not running';
-  if (a.running && !valid) text += ' — the settings file has invalid options (below)';
-  else if (a.running && !a.in_sync) text += ' — the settings file changed and is not applied yet';
+  const line = [a.running ? 'Agent running' + (a.pid ? ' (pid ' + a.pid + ')' : '') : 'Agent not running'];
+  if (a.running && a.started) line.push(' since ', timeEl(a.started));
+  if (a.running && !valid) line.push(' — the settings file has invalid options (below)');
+  else if (a.running && !a.in_sync) line.push(' — the settings file changed and is not applied yet');
   if (!a.running) {
-    text += a.note && !/not running/.test(a.note) ? ': ' + a.note : '';
-    text += ' (on OpenWrt: /etc/init.d/minipot start)';
+    if (a.note && !/not running/.test(a.note)) line.push(': ' + a.note);
+    line.push(' (on OpenWrt: /etc/init.d/minipot start)');
   }
-  $('agent').textContent = text;
+  $('agent').replaceChildren(...line);
   $('agent').className = 'agent ' + (a.running && a.in_sync && valid ? 'ok' : 'warn');
   // A change made with uci and not yet applied (no reload_config); an
   // invalid file cannot be applied.

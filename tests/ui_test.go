@@ -697,6 +697,9 @@ func TestUIPageViews(t *testing.T) {
 			if n, want := evalJS[int](b, `document.querySelectorAll("#events time.dt").length`), map[bool]int{true: 20, false: 50}[w.width <= 640]; n != want {
 				t.Errorf("the first page shows %d events, want %d at %d px", n, want, w.width)
 			}
+			if n, want := evalJS[int](b, `document.querySelectorAll("#top-urls tbody tr").length`), map[bool]int{true: 5, false: 10}[w.width <= 640]; n != want {
+				t.Errorf("the top URLs list %d, want %d at %d px", n, want, w.width)
+			}
 			// MINIPOT_UI_VIEWS_SHOTS names a folder for screenshots of the
 			// first screens at each width, as a phone shows them.
 			if dir := os.Getenv("MINIPOT_UI_VIEWS_SHOTS"); dir != "" {

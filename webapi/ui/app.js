@@ -330,6 +330,12 @@ function svg(tag, attrs, text) {
   return e;
 }
 
+// A phone shows fewer rows: each event is a card, five lines tall, and
+// the four top lists stack one under the other.
+const PHONE = window.matchMedia('(max-width: 640px)').matches;
+const PAGE = PHONE ? 20 : 50; // events per page
+const TOP = PHONE ? 5 : 10; // entries per top list
+
 let services = []; // /status's services: their order gives each its colour and pattern
 let range = '24h';
 let chartData = null; // { stats, win } of the last /stats
@@ -546,7 +552,7 @@ function drawLegend(bars) {
 
 async function loadStats() {
   const win = windowOf(range);
-  const { data: st } = await call('GET', '/stats?top=10&since=' + encodeURIComponent(win.since));
+  const { data: st } = await call('GET', '/stats?top=' + TOP + '&since=' + encodeURIComponent(win.since));
   if (win.range !== range) return; // the owner switched meanwhile
   chartData = { stats: st, win };
   drawChart();
@@ -602,8 +608,7 @@ function describe(e) {
 
 // --- events: filters, pages, downloads ---
 
-// Events per page: a phone shows each as a card, five lines tall.
-const PAGE = window.matchMedia('(max-width: 640px)').matches ? 20 : 50;
+
 const EXPORT_MAX = 10000; // events per download: 10 requests of the API's largest page
 const FILTER_NAMES = { service: 'Service', action: 'Action', src_ip: 'Source address', cursor: 'Page' };
 const EVENT_COLS = ['Time', 'Service', 'Source', 'Action', 'What'];

@@ -608,14 +608,13 @@ function describe(e) {
 
 // --- events: filters, pages, downloads ---
 
-
 const EXPORT_MAX = 10000; // events per download: 10 requests of the API's largest page
 const FILTER_NAMES = { service: 'Service', action: 'Action', src_ip: 'Source address', cursor: 'Page' };
 const EVENT_COLS = ['Time', 'Service', 'Source', 'Action', 'What'];
 
 // ev is the events view: the filter applied, the cursor of each page seen
 // (so "Newer" goes back exactly), and the page shown.
-const ev = { filter: { service: '', action: '', src_ip: '' }, cursors: [''], page: 0 };
+const ev = { filter: { service: '', action: '', src_ip: '' }, cursors: [''], page: 0, seq: 0 };
 
 function filterQuery(f) {
   const q = new URLSearchParams();
@@ -634,10 +633,14 @@ async function loadEvents() {
   const q = filterQuery(ev.filter);
   q.set('limit', String(PAGE));
   if (ev.cursors[ev.page]) q.set('cursor', ev.cursors[ev.page]);
+  // Only the latest request is shown: a refresh answered after the owner
+  // turned the page must not draw the page before.
+  const seq = ++ev.seq;
   let data;
   try {
     ({ data } = await call('GET', '/events?' + q));
   } catch (e) {
+    if (seq !== ev.seq) return;
     if (e.status !== 400) throw e;
     const fe = $('filter-error');
     fe.textContent = 'Not a valid filter: ' + fieldText(e.body, FILTER_NAMES);
@@ -647,6 +650,7 @@ async function loadEvents() {
     $('ev-page').textContent = '';
     return;
   }
+  if (seq !== ev.seq) return;
   $('filter-error').hidden = true;
   const tbody = document.querySelector('#events tbody');
   tbody.replaceChildren();

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -184,4 +186,63 @@ func (b *browser) click(sel string) {
 		b.t.Fatalf("click %s: %v", sel, err)
 	}
 	b.idle()
+}
+
+// viewport lays the page out at width×height CSS pixels; mobile makes
+// chromium honour the page's viewport meta tag as a phone does (a page
+// wider than the screen is then zoomed out, which the tests must catch).
+func (b *browser) viewport(width, height int, mobile bool) {
+	b.t.Helper()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulatePortrait}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	if err := b.run(10*time.Second, chromedp.EmulateViewport(int64(width), int64(height), opts...)); err != nil {
+		b.t.Fatalf("viewport %dx%d: %v", width, height, err)
+	}
+}
+
+// downloadsTo saves what the page downloads in dir, under the names the
+// page gives its files.
+func (b *browser) downloadsTo(dir string) {
+	b.t.Helper()
+	err := b.run(10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("downloads to %s: %v", dir, err)
+	}
+}
+
+// zoneAndLocale makes the page see another time zone (an IANA name) and
+// locale (a BCP 47 tag), as a browser set up elsewhere; it applies to
+// pages loaded afterwards.
+func (b *browser) zoneAndLocale(zone, locale string) {
+	b.t.Helper()
+	err := b.run(10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: locale})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("time zone %s, locale %s: %v", zone, locale, err)
+	}
+}
+
+// colorScheme makes the page see the owner's light or dark preference
+// (prefers-color-scheme: "light" or "dark").
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	err := b.run(10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	}))
+	if err != nil {
+		b.t.Fatalf("prefers-color-scheme %s: %v", scheme, err)
+	}
 }

@@ -84,3 +84,18 @@ func TestUIServed(t *testing.T) {
 		}
 	}
 }
+
+// TestUIFilesSmall keeps the page within its share of the router binary:
+// every file of it is embedded, uncompressed.
+func TestUIFilesSmall(t *testing.T) {
+	const budget = 64 << 10
+	total := 0
+	for p, f := range uiFiles {
+		if p != "/" {
+			total += len(f.body)
+		}
+	}
+	if total == 0 || total > budget {
+		t.Errorf("the page's files take %d bytes, budget %d", total, budget)
+	}
+}

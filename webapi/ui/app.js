@@ -34,7 +34,9 @@ let busy = 0;
 function setBusy(delta) {
   busy += delta;
   document.body.dataset.busy = busy > 0 ? '1' : '0';
-  for (const el of document.querySelectorAll('#main input, #main button')) el.disabled = busy > 0;
+  for (const e of document.querySelectorAll('#main input, #main button')) {
+    if (!e.closest('.own')) e.disabled = busy > 0;
+  }
 }
 
 function notice(text, kind) {
@@ -169,14 +171,24 @@ function familyDetails(st) {
 async function loadStatus() {
   const { data } = await call('GET', '/status');
   const a = data.agent;
-  let text = a.running ? 'Agent running' + (a.pid ? ' (pid ' + a.pid + ')' : '') : 'Agent not running';
-  if (a.running && !a.in_sync) text += ' — settings not applied yet';
-  if (a.note && !a.running) text += ': ' + a.note;
-  $('agent').textContent = text;
-  $('agent').className = 'agent ' + (a.running && a.in_sync ? 'ok' : 'warn');
-  // A change made with uci and not yet applied (no reload_config).
-  $('apply').hidden = !(a.running && !a.in_sync);
+  const valid = data.settings.valid;
+  const line = [a.running ? 'Agent running' + (a.pid ? ' (pid ' + a.pid + ')' : '') : 'Agent not running'];
+  if (a.running && a.started) line.push(' since ', timeEl(a.started));
+  if (a.running && !valid) line.push(' — the settings file has invalid options (below)');
+  else if (a.running && !a.in_sync) line.push(' — the settings file changed and is not applied yet');
+  if (!a.running) {
+    if (a.note && !/not running/.test(a.note)) line.push(': ' + a.note);
+    line.push(' (on OpenWrt: /etc/init.d/minipot start)');
+  }
+  $('agent').replaceChildren(...line);
+  $('agent').className = 'agent ' + (a.running && a.in_sync && valid ? 'ok' : 'warn');
+  // A change made with uci and not yet applied (no reload_config); an
+  // invalid file cannot be applied.
+  $('apply').hidden = !(a.running && !a.in_sync && valid);
+  renderProblems(data.settings);
   storeLine(data.store);
+  services = data.services.map((s) => ({ key: s.key, label: s.label }));
+  fillServiceFilter();
   // Each service's state as the API computed it: words and class as given.
   renderServices(data.services);
   for (const s of data.services) {
@@ -193,6 +205,28 @@ async function loadStatus() {
   renderExportStatus(data.export);
 }
 
+// renderProblems names each invalid option of the settings file with the
+// reason (/status's settings.errors), and apart from them the options
+// minipot ignores (settings.warnings, absent from older APIs).
+function renderProblems(st) {
+  const list = (id, items) => {
+    const ul = $(id);
+    ul.replaceChildren();
+    for (const f of items) {
+      const li = el('li');
+      li.dataset.field = f.field;
+      li.append(f.field ? el('code', f.field) : el('span', 'The file'), el('span', ': ' + f.message));
+      ul.append(li);
+    }
+    return items.length > 0;
+  };
+  const errs = list('config-error-list', (st && st.errors) || []);
+  const warns = list('config-warning-list', (st && st.warnings) || []);
+  $('config-errors').hidden = !errs;
+  $('config-warnings').hidden = !warns;
+  $('config-problems').hidden = !errs && !warns;
+}
+
 // storeLine shows the store's size against its bound (store.max_size),
 // and says so when the agent found its store damaged and started afresh.
 function storeLine(st) {
@@ -202,6 +236,8 @@ function storeLine(st) {
     (st.max_size ? ' of at most ' + mib(st.max_size) + ' (the oldest go first)' : '') + '.';
   if (st.evicted) text += ' ' + st.evicted + ' old events made room since the agent started.';
   if (st.recovered) text += ' Warning: ' + st.recovered + '.';
+  if (st.error) text += ' The store cannot be read: ' + st.error + '.';
+  if (st.note) text += ' Note: ' + st.note + '.';
   $('store-size').textContent = text;
 }
 
@@ -225,6 +261,11 @@ async function change(patch) {
         'The page now shows them as they are: make your change again if you still want it.', 'warn');
     } else if (e.status === 500 && e.body && e.body.rolled_back) {
       notice('The change could not be applied and was undone: ' + e.message, 'error');
+    } else if (e.status === 409 || (e.status === 500 && !settings)) {
+      notice('Not saved: the settings file has problems, listed at the top of the page. ' +
+        'Fix them in /etc/config/ucollect first.', 'error');
+    } else if (e.status === 400) {
+      notice('Not saved: ' + fieldText(e.body, {}), 'error');
     } else {
       notice('The change failed: ' + e.message, 'error');
     }
@@ -249,16 +290,36 @@ async function apply() {
     await loadSettings();
     await loadStatus();
   } catch (e) {
-    notice('Applying failed: ' + e.message, 'error');
+    notice(e.status === 409 ? 'Not applied: the settings file has problems, listed at the top of the page.'
+      : 'Applying failed: ' + e.message, 'error');
   } finally {
     setBusy(-1);
   }
 }
 
-// --- attacks ---
+// --- time ---
 
-const QUIET = new Set(['connect', 'disconnect']);
-let showAll = false;
+// FMT is the page's one way of writing a time: the browser's locale and
+// time zone, the same fields everywhere (a day is the date part of it, an
+// axis hour its time part).
+const FMT = {
+  dateTime: new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' }),
+  day: new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' }),
+  time: new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
+};
+const TIME_ZONE = FMT.dateTime.resolvedOptions().timeZone || 'local time';
+
+// timeEl is a time as the page writes it, with the exact instant kept.
+function timeEl(iso) {
+  const t = el('time', FMT.dateTime.format(new Date(iso)), 'dt');
+  t.dateTime = iso;
+  return t;
+}
+
+// isoSeconds is an RFC 3339 UTC time as the API reads it.
+const isoSeconds = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+// --- attacks ---
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -269,32 +330,261 @@ function svg(tag, attrs, text) {
   return e;
 }
 
-// chart draws attempts per hour as bars.
-function chart(hourly) {
-  const W = 720, H = 180, L = 36, R = 16, B = 22, T = 8;
-  const n = Math.max(hourly.length, 1);
-  const max = Math.max(1, ...hourly.map((h) => h.attempts));
-  const bw = (W - L - R) / n;
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'bars', 'aria-labelledby': 'chart-title' });
-  root.append(svg('title', { id: 'chart-title' }, 'Attempts per hour'));
-  root.append(svg('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }));
-  root.append(svg('text', { x: L - 4, y: T + 10, class: 'ylabel' }, max));
-  root.append(svg('text', { x: L - 4, y: H - B, class: 'ylabel' }, 0));
-  hourly.forEach((h, i) => {
-    const bh = (h.attempts / max) * (H - B - T);
-    const x = L + i * bw;
-    const bar = svg('rect', { x: x + 1, y: H - B - bh, width: Math.max(bw - 2, 1), height: bh, class: 'bar' });
+// A phone shows fewer rows: each event is a card, five lines tall, and
+// the four top lists stack one under the other.
+const PHONE = window.matchMedia('(max-width: 640px)').matches;
+const PAGE = PHONE ? 20 : 50; // events per page
+const TOP = PHONE ? 5 : 10; // entries per top list
+
+let services = []; // /status's services: their order gives each its colour and pattern
+let range = '24h';
+let chartData = null; // { stats, win } of the last /stats
+let picked = '', pickedText = ''; // the bar tapped: its start, its counts
+
+const RANGES = {
+  '24h': { text: 'the last 24 hours', days: 0 },
+  '7d': { text: 'the last 7 days', days: 7 },
+  '30d': { text: 'the last 30 days', days: 30 },
+};
+
+// windowOf is the /stats window of a range. 24 hours are drawn by the hour;
+// 7 and 30 days by the day (168 or 720 bars would be under a pixel wide on
+// a phone), whole days from local midnight, so that a bar is a day on the
+// owner's calendar.
+function windowOf(r) {
+  const days = RANGES[r].days;
+  if (!days) return { range: r, since: '24h', unit: 'hour' };
+  const now = new Date();
+  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate() - (days - 1));
+  return { range: r, since: isoSeconds(start), unit: 'day', start, days };
+}
+
+const dayKey = (d) => d.getFullYear() + '-' + (d.getMonth() + 1) + '-' + d.getDate();
+
+// buckets turns /stats's hours into the bars of the window.
+function buckets(hourly, win) {
+  if (win.unit === 'hour') {
+    return hourly.map((h) => {
+      const start = new Date(h.time);
+      return { start, end: new Date(start.getTime() + 3600000), services: Object.assign({}, h.services) };
+    });
+  }
+  const out = [];
+  const byDay = new Map();
+  for (let i = 0; i < win.days; i++) {
+    const s = win.start;
+    const b = { start: new Date(s.getFullYear(), s.getMonth(), s.getDate() + i),
+      end: new Date(s.getFullYear(), s.getMonth(), s.getDate() + i + 1), services: {} };
+    out.push(b);
+    byDay.set(dayKey(b.start), b);
+  }
+  for (const h of hourly) {
     const t = new Date(h.time);
-    bar.append(svg('title', {}, `${t.toLocaleString()}: ${h.attempts} attempts, ${h.connections} connections`));
-    root.append(bar);
-    if (i % 6 === 0) {
-      const label = String(t.getHours()).padStart(2, '0') + ':00';
-      root.append(svg('text', { x: x + bw / 2, y: H - 6, class: 'xlabel' }, label));
+    // An hour the API widened the window by (time zones off whole hours)
+    // counts in the first day.
+    const b = byDay.get(dayKey(t)) || (t < win.start ? out[0] : out[out.length - 1]);
+    for (const [k, n] of Object.entries(h.services || {})) b.services[k] = (b.services[k] || 0) + n;
+  }
+  return out;
+}
+
+const PALETTE = ['#0b6bcb', '#d9480f', '#2b8a3e', '#862e9c', '#c92a2a', '#1098ad', '#b07d00', '#5c940d', '#364fc7', '#a61e4d'];
+
+// A service's fill: a colour and, so that colour is not the only cue, a
+// texture (plain, stripes or dots) that its legend entry shows too.
+function fillOf(i) { return i % 3 === 0 ? PALETTE[i % PALETTE.length] : 'url(#pat-' + i + ')'; }
+
+function patterns(n) {
+  const defs = svg('defs');
+  for (let i = 0; i < n; i++) {
+    if (i % 3 === 0) continue;
+    const p = svg('pattern', { id: 'pat-' + i, patternUnits: 'userSpaceOnUse', width: 6, height: 6 });
+    p.append(svg('rect', { width: 6, height: 6, fill: PALETTE[i % PALETTE.length] }));
+    if (i % 3 === 1) p.append(svg('path', { d: 'M-1,7 L7,-1 M-1,1 L1,-1 M5,7 L7,5', stroke: '#fff', 'stroke-width': 1.4 }));
+    else p.append(svg('circle', { cx: 3, cy: 3, r: 1.3, fill: '#fff' }));
+    defs.append(p);
+  }
+  return defs;
+}
+
+function niceMax(v) {
+  if (v <= 5) return Math.max(v, 1);
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+const serviceIndex = (key) => { const i = services.findIndex((s) => s.key === key); return i < 0 ? services.length : i; };
+const serviceLabel = (key) => { const s = services.find((x) => x.key === key); return s ? s.label : key; };
+
+// drawChart draws the last /stats as stacked bars, one series per
+// service, at the chart's real width (a scaled-down drawing would shrink
+// its labels below legibility on a phone).
+function drawChart() {
+  if (!chartData) return;
+  const { stats, win } = chartData;
+  const bars = buckets(stats.hourly || [], win);
+  const box = $('chart');
+  const W = Math.max(240, Math.floor(box.clientWidth || 600));
+  const H = W < 520 ? 200 : 240;
+  const totals = bars.map((b) => Object.values(b.services).reduce((s, n) => s + n, 0));
+  const max = niceMax(Math.max(0, ...totals));
+  const L = 12 + 7 * String(max).length, R = 6, T = 10, B = 38;
+  const plotW = W - L - R, plotH = H - T - B;
+  const n = Math.max(bars.length, 1);
+  const bw = plotW / n;
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', class: 'bars', 'aria-labelledby': 'chart-title' });
+  root.append(svg('title', { id: 'chart-title' }, 'Attempts per ' + win.unit + ', ' + RANGES[win.range].text + ', by service'));
+  root.append(patterns(services.length + 1));
+  for (const v of [0, max / 2, max]) {
+    if (v !== Math.round(v)) continue;
+    const y = T + plotH - (v / max) * plotH;
+    root.append(svg('line', { x1: L, y1: y, x2: W - R, y2: y, class: v ? 'grid' : 'axis' }));
+    root.append(svg('text', { x: L - 4, y: y + 4, class: 'ylabel' }, v));
+  }
+  const keys = services.map((s) => s.key);
+  bars.forEach((b, i) => {
+    const g = svg('g', { class: 'bucket', 'data-start': b.start.toISOString(), 'data-total': totals[i] });
+    const x = L + i * bw;
+    const when = win.unit === 'hour'
+      ? FMT.day.format(b.start) + ', ' + FMT.time.format(b.start) + '–' + FMT.time.format(b.end)
+      : FMT.day.format(b.start);
+    // The whole column answers a tap (phones have no hover): the bar's
+    // counts go under the chart.
+    const hit = svg('rect', { x, y: T, width: bw, height: plotH, class: 'hit' });
+    g.append(hit);
+    let y = T + plotH;
+    const parts = [];
+    const extra = Object.keys(b.services).filter((k) => !keys.includes(k));
+    for (const k of keys.concat(extra)) {
+      const c = b.services[k] || 0;
+      if (!c) continue;
+      const h = (c / max) * plotH;
+      y -= h;
+      const seg = svg('rect', { x: x + Math.min(1, bw * 0.1), y, width: Math.max(bw - Math.min(2, bw * 0.2), 1), height: h,
+        class: 'seg', fill: fillOf(serviceIndex(k)), 'data-service': k, 'data-count': c });
+      seg.append(svg('title', {}, `${serviceLabel(k)}: ${c} attempts, ${when}`));
+      g.append(seg);
+      parts.push(`${serviceLabel(k)} ${c}`);
     }
+    const detail = `${when}: ${totals[i]} attempts` + (parts.length ? ' (' + parts.join(', ') + ')' : '') + '.';
+    const pick = () => {
+      for (const o of root.querySelectorAll('.bucket.picked')) o.classList.remove('picked');
+      g.classList.add('picked');
+      picked = g.dataset.start;
+      pickedText = detail;
+    };
+    g.addEventListener('click', () => { pick(); $('chart-detail').textContent = detail; });
+    if (g.dataset.start === picked) pick();
+    root.append(g);
   });
-  $('chart').replaceChildren(root);
-  const total = hourly.reduce((s, h) => s + h.attempts, 0);
-  $('chart-caption').textContent = `Attempts (logins and requests) per hour: ${total} in all.`;
+  // A bar picked before a refresh stays picked, with its new counts.
+  if (!root.querySelector('.bucket.picked')) picked = pickedText = '';
+  $('chart-detail').textContent = pickedText;
+  // The x axis: dated labels, as many as fit. The step is estimated from
+  // the longest label this locale writes (12 px text: about 7 px a
+  // character); each label is then measured as drawn, and one that would
+  // touch the previous one, or the edge, is left out.
+  box.replaceChildren(root);
+  const sample = win.unit === 'hour' ? FMT.time.format(new Date(2020, 0, 1, 23, 59)) : FMT.day.format(new Date(2020, 8, 30));
+  const steps = win.unit === 'hour' ? [1, 2, 3, 4, 6, 12, 24] : [1, 2, 3, 5, 7, 10, 15, 30];
+  const step = steps.find((s) => s * bw >= 7 * sample.length + 12) || steps[steps.length - 1];
+  // Hours are ticked on the clock (00:00, 06:00...) where the time zone
+  // is whole hours off UTC; elsewhere (UTC+5:30) and for days, counted
+  // back from now.
+  const onClock = win.unit === 'hour' && bars.every((b) => b.start.getMinutes() === 0);
+  let lastDay = '', lastRight = -Infinity;
+  bars.forEach((b, i) => {
+    const tick = onClock ? b.start.getHours() % step === 0 : (bars.length - 1 - i) % step === 0;
+    if (!tick) return;
+    const cx = L + i * bw + bw / 2;
+    const t = svg('text', { x: cx, y: H - B + 17, class: 'xlabel', 'text-anchor': 'middle', 'data-start': b.start.toISOString() });
+    const day = FMT.day.format(b.start);
+    const lines = win.unit === 'hour' ? [FMT.time.format(b.start)].concat(day !== lastDay ? [day] : []) : [day];
+    lines.forEach((text, k) => t.append(svg('tspan', { x: cx, dy: k ? 14 : 0 }, text)));
+    root.append(t);
+    const width = t.getBBox().width || 7 * Math.max(...lines.map((x) => x.length));
+    let left = cx - width / 2;
+    let anchor = 'middle', x = cx;
+    if (left < 0) { anchor = 'start'; x = 0; }
+    if (cx + width / 2 > W) { anchor = 'end'; x = W; }
+    if (anchor !== 'middle') {
+      left = anchor === 'start' ? 0 : W - width;
+      t.setAttribute('text-anchor', anchor);
+      for (const e of [t, ...t.children]) e.setAttribute('x', x);
+    }
+    if (left < lastRight + 6) {
+      t.remove();
+      return;
+    }
+    lastRight = left + width;
+    if (win.unit === 'hour') lastDay = day;
+    root.append(svg('line', { x1: cx, y1: T + plotH, x2: cx, y2: T + plotH + 4, class: 'axis' }));
+  });
+  box.dataset.range = win.range;
+  box.dataset.since = win.since;
+  box.dataset.unit = win.unit;
+  drawLegend(bars);
+  const total = totals.reduce((s, x) => s + x, 0);
+  $('chart-caption').textContent = `Attempts (logins and requests) per ${win.unit}, ${RANGES[win.range].text}: ` +
+    `${total} in all. Times are in ${TIME_ZONE}.`;
+}
+
+// drawLegend lists the services drawn, in the stacking order, bottom
+// first, with each one's fill and its total.
+function drawLegend(bars) {
+  const sums = {};
+  for (const b of bars) for (const [k, c] of Object.entries(b.services)) sums[k] = (sums[k] || 0) + c;
+  const keys = Object.keys(sums).filter((k) => sums[k] > 0).sort((a, b) => serviceIndex(a) - serviceIndex(b));
+  const ul = $('legend');
+  ul.replaceChildren();
+  for (const k of keys) {
+    const li = el('li');
+    li.dataset.service = k;
+    li.dataset.count = String(sums[k]);
+    const sw = svg('svg', { width: 14, height: 14, viewBox: '0 0 14 14', 'aria-hidden': 'true', class: 'swatch' });
+    sw.append(svg('rect', { width: 14, height: 14, fill: fillOf(serviceIndex(k)) }));
+    li.append(sw, el('span', serviceLabel(k) + ': ' + sums[k]));
+    ul.append(li);
+  }
+  if (!keys.length) ul.append(el('li', 'No attempts in this range.', 'empty'));
+}
+
+async function loadStats() {
+  const win = windowOf(range);
+  const { data: st } = await call('GET', '/stats?top=' + TOP + '&since=' + encodeURIComponent(win.since));
+  if (win.range !== range) return; // the owner switched meanwhile
+  chartData = { stats: st, win };
+  drawChart();
+  const top = st.top || {};
+  // An address opens its events: the filter below, set to it.
+  fill('top-sources', (top.sources || []).map((s) => {
+    const b = el('button', s.value, 'link');
+    b.type = 'button';
+    b.title = 'Show the events of ' + s.value;
+    b.addEventListener('click', () => showAddress(s.value));
+    return [b, s.count];
+  }), 'No attacks in this range.', 2);
+  const pairs = top.pairs || [];
+  const off = $('credentials-off');
+  off.hidden = st.credentials_collected;
+  off.textContent = pairs.length
+    ? 'Credentials are no longer collected; these were stored before. “Delete stored credentials” below removes them.'
+    : 'Credentials are not collected.';
+  fill('top-pairs', pairs.map((p) => [p.username, p.password, p.count]), 'None stored.', 3);
+  fill('top-urls', (top.urls || []).map((u) => [u.value, u.count]), 'None.', 2);
+  fill('top-proxy', (top.proxy_targets || []).map((u) => [u.value, u.count]), 'None.', 2);
+  $('top-window').textContent = 'The top lists count ' + RANGES[win.range].text + '.';
+}
+
+async function setRange(r) {
+  range = r;
+  for (const b of document.querySelectorAll('[data-range]')) b.setAttribute('aria-pressed', String(b.dataset.range === r));
+  try {
+    await loadStats();
+  } catch (e) {
+    if (e.status !== 401) notice('Cannot read the statistics: ' + e.message, 'error');
+  }
 }
 
 function describe(e) {
@@ -316,26 +606,186 @@ function describe(e) {
   return parts.join(' · ');
 }
 
-async function loadAttacks() {
-  const [{ data: st }, { data: ev }] = await Promise.all([
-    call('GET', '/stats?since=24h&top=10'),
-    call('GET', '/events?limit=' + (showAll ? 25 : 200)),
-  ]);
-  chart(st.hourly || []);
-  const top = st.top || {};
-  fill('top-sources', (top.sources || []).map((s) => [s.value, s.count]), 'No attacks yet.', 2);
-  const pairs = top.pairs || [];
-  $('credentials-off').hidden = st.credentials_collected || pairs.length > 0;
-  fill('top-pairs', pairs.map((p) => [p.username, p.password, p.count]), 'None stored.', 3);
-  fill('top-urls', (top.urls || []).map((u) => [u.value, u.count]), 'None.', 2);
-  fill('top-proxy', (top.proxy_targets || []).map((u) => [u.value, u.count]), 'None.', 2);
-  const label = (k) => (settings && settings.services[k] ? settings.services[k].label : k);
-  // Scanners open many connections that try nothing: by default the
-  // list shows what attackers tried.
-  const shown = ev.events.filter((e) => showAll || !QUIET.has(e.action)).slice(0, 25);
-  fill('events', shown.map((e) => [
-    new Date(e.time).toLocaleString(), label(e.service), e.src_ip + ':' + e.src_port, e.action, describe(e),
-  ]), showAll ? 'No events stored.' : 'No attempts among the latest events.', 5);
+// --- events: filters, pages, downloads ---
+
+const EXPORT_MAX = 10000; // events per download: 10 requests of the API's largest page
+const FILTER_NAMES = { service: 'Service', action: 'Action', src_ip: 'Source address', cursor: 'Page' };
+const EVENT_COLS = ['Time', 'Service', 'Source', 'Action', 'What'];
+
+// ev is the events view: the filter applied, the cursor of each page seen
+// (so "Newer" goes back exactly), and the page shown.
+const ev = { filter: { service: '', action: '', src_ip: '' }, cursors: [''], page: 0, seq: 0 };
+
+function filterQuery(f) {
+  const q = new URLSearchParams();
+  for (const k of ['service', 'action', 'src_ip']) if (f[k]) q.set(k, f[k]);
+  return q;
+}
+
+// fieldText names each bad query parameter as the form does.
+function fieldText(body, names) {
+  const fields = (body && body.fields) || [];
+  if (!fields.length) return (body && body.error) || '';
+  return fields.map((f) => (names[f.field] || f.field || 'the file') + ': ' + f.message).join('; ');
+}
+
+async function loadEvents() {
+  const q = filterQuery(ev.filter);
+  q.set('limit', String(PAGE));
+  if (ev.cursors[ev.page]) q.set('cursor', ev.cursors[ev.page]);
+  // Only the latest request is shown: a refresh answered after the owner
+  // turned the page must not draw the page before.
+  const seq = ++ev.seq;
+  let data;
+  try {
+    ({ data } = await call('GET', '/events?' + q));
+  } catch (e) {
+    if (seq !== ev.seq) return;
+    if (e.status !== 400) throw e;
+    const fe = $('filter-error');
+    fe.textContent = 'Not a valid filter: ' + fieldText(e.body, FILTER_NAMES);
+    fe.hidden = false;
+    fill('events', [], 'No events: the filter is not valid.', 5);
+    $('ev-older').disabled = $('ev-newer').disabled = true;
+    $('ev-page').textContent = '';
+    return;
+  }
+  if (seq !== ev.seq) return;
+  $('filter-error').hidden = true;
+  const tbody = document.querySelector('#events tbody');
+  tbody.replaceChildren();
+  for (const e of data.events) {
+    const tr = row([timeEl(e.time), serviceLabel(e.service), hostPort(e.src_ip, e.src_port), e.action, describe(e)]);
+    tr.dataset.id = String(e.id);
+    [...tr.children].forEach((td, i) => { td.dataset.label = EVENT_COLS[i]; });
+    tbody.append(tr);
+  }
+  if (!data.events.length) {
+    const filtered = ev.filter.service || ev.filter.action || ev.filter.src_ip;
+    fill('events', [], filtered ? 'No event matches this filter.' : 'No events stored.', 5);
+  }
+  ev.cursors.length = ev.page + 1;
+  if (data.next_cursor) ev.cursors.push(data.next_cursor);
+  $('ev-older').disabled = !data.next_cursor;
+  $('ev-newer').disabled = ev.page === 0;
+  const first = ev.page * PAGE + 1;
+  $('ev-page').textContent = data.events.length
+    ? `${first}–${first + data.events.length - 1} · page ${ev.page + 1}`
+    : `page ${ev.page + 1}`;
+}
+
+async function eventsAction(fn) {
+  fn();
+  try {
+    await loadEvents();
+  } catch (e) {
+    if (e.status !== 401) notice('Cannot read the events: ' + e.message, 'error');
+  }
+}
+
+// hostPort writes an address and port as a URL does ([2001:db8::1]:23),
+// breakable only before the port and after an IPv6 colon, never inside a
+// number.
+function hostPort(ip, port) {
+  const span = el('span');
+  const text = (ip.includes(':') ? '[' + ip + ']' : ip) + ':' + port;
+  const parts = ip.includes(':') ? text.split(/(?<=:)/) : [ip, ':' + port];
+  parts.forEach((p, i) => {
+    if (i) span.append(el('wbr'));
+    span.append(p);
+  });
+  return span;
+}
+
+// showAddress lists the events of one source address and scrolls to them.
+function showAddress(ip) {
+  $('f-service').value = '';
+  $('f-action').value = '';
+  $('f-src').value = ip;
+  eventsAction(() => { ev.filter = readFilter(); ev.cursors = ['']; ev.page = 0; });
+  $('filters').scrollIntoView({ block: 'start' });
+}
+
+function readFilter() {
+  return { service: $('f-service').value, action: $('f-action').value, src_ip: $('f-src').value.trim() };
+}
+
+function fillServiceFilter() {
+  const sel = $('f-service');
+  const keys = services.map((s) => s.key).join(' ');
+  if (sel.dataset.keys === keys) return;
+  sel.dataset.keys = keys;
+  const cur = sel.value;
+  sel.replaceChildren(el('option', 'All services'));
+  sel.firstChild.value = '';
+  for (const s of services) {
+    const o = el('option', s.label);
+    o.value = s.key;
+    sel.append(o);
+  }
+  sel.value = cur;
+}
+
+const CSV_COLS = ['id', 'time', 'service', 'port', 'src_ip', 'src_port', 'conn_id', 'action', 'method', 'url', 'host',
+  'user_agent', 'username', 'password', 'body', 'detail', 'count', 'duration_ms', 'bytes_in', 'bytes_out', 'reason'];
+
+// csvCell quotes a value as RFC 4180 does, and puts a ' before text that
+// a spreadsheet would take for a formula (attackers choose this text).
+function csvCell(v) {
+  if (v === undefined || v === null) return '';
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
+  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+
+function toCSV(events) {
+  const lines = [CSV_COLS.join(',')];
+  for (const e of events) lines.push(CSV_COLS.map((c) => csvCell(e[c])).join(','));
+  return lines.join('\r\n') + '\r\n';
+}
+
+// download fetches the events of the filter shown, page by page, up to
+// EXPORT_MAX, and saves them as a file made in the browser.
+async function download(kind) {
+  const f = Object.assign({}, ev.filter);
+  const btns = [$('dl-csv'), $('dl-json')];
+  btns.forEach((b) => { b.disabled = true; });
+  $('dl-note').textContent = 'Reading the events…';
+  try {
+    const events = [];
+    let cursor = '', truncated = false;
+    for (;;) {
+      const q = filterQuery(f);
+      q.set('limit', String(Math.min(1000, EXPORT_MAX - events.length)));
+      if (cursor) q.set('cursor', cursor);
+      const { data } = await call('GET', '/events?' + q);
+      events.push(...data.events);
+      cursor = data.next_cursor || '';
+      if (!cursor) break;
+      if (events.length >= EXPORT_MAX) { truncated = true; break; }
+    }
+    const now = new Date();
+    const name = 'minipot-events-' + isoSeconds(now).replace(/[-:]/g, '').replace('T', '-').replace('Z', '') + '.' + kind;
+    const body = kind === 'csv' ? toCSV(events)
+      : JSON.stringify({ exported: isoSeconds(now), filter: f, truncated, events }, null, 1) + '\n';
+    const blob = new Blob([body], { type: kind === 'csv' ? 'text/csv;charset=utf-8' : 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = el('a');
+    a.href = url;
+    a.download = name;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    $('dl-note').textContent = `Saved ${events.length} events as ${name}` +
+      (truncated ? `: the newest ${EXPORT_MAX}; older ones of this filter were left out.` : '.');
+  } catch (e) {
+    $('dl-note').textContent = '';
+    if (e.status !== 401) notice('The download failed: ' + e.message, 'error');
+  } finally {
+    btns.forEach((b) => { b.disabled = false; });
+  }
 }
 
 // --- purge ---
@@ -360,9 +810,9 @@ async function purge(scope) {
   try {
     await call('POST', '/events/purge', { scope });
     notice(scope === 'credentials' ? 'Stored credentials deleted.' : 'All events deleted.', 'ok');
-    await loadAttacks();
+    await Promise.all([loadStats(), loadEvents()]);
   } catch (e) {
-    notice('Deleting failed: ' + e.message, 'error');
+    notice('Deleting failed: ' + (e.status === 409 ? fieldText(e.body, {}) || e.message : e.message), 'error');
   } finally {
     setBusy(-1);
   }
@@ -386,7 +836,7 @@ function renderExportStatus(x) {
   if (x.enabled) conn = !x.running ? 'no: the exporter is not running' : (m && m.connected ? 'yes' : 'no');
   $('export-connected').textContent = conn;
   $('export-connected').className = x.enabled ? (m && m.connected ? 'state on' : 'state bad') : 'state off';
-  $('export-last').textContent = m && m.last_export ? new Date(m.last_export).toLocaleString() : 'never';
+  $('export-last').replaceChildren(m && m.last_export ? timeEl(m.last_export) : 'never');
   $('export-waiting').textContent = m ? String(m.waiting) : '–';
   $('export-lost').textContent = m ? String(m.lost) : '–';
   $('export-error').textContent = (m && m.last_error) || x.error || x.note || 'none';
@@ -403,7 +853,10 @@ function startExport() {
 
 async function refresh() {
   try {
-    await Promise.all([loadStatus(), loadAttacks()]);
+    // The services' order and labels come with /status: the chart's
+    // colours and the events' labels wait for them.
+    await loadStatus();
+    await Promise.all([loadStats(), loadEvents()]);
     document.body.dataset.refreshed = String(Date.now());
   } catch (e) {
     if (e.status !== 401) notice('Cannot reach the API: ' + e.message, 'error');
@@ -417,7 +870,19 @@ async function start() {
   $('log_credentials').addEventListener('change', (e) => change({ log_credentials: e.target.checked }));
   $('refresh').addEventListener('click', refresh);
   $('apply').addEventListener('click', apply);
-  $('show-all').addEventListener('change', (e) => { showAll = e.target.checked; refresh(); });
+  for (const b of document.querySelectorAll('[data-range]')) b.addEventListener('click', () => setRange(b.dataset.range));
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    eventsAction(() => { ev.filter = readFilter(); ev.cursors = ['']; ev.page = 0; });
+  });
+  $('f-clear').addEventListener('click', () => {
+    $('filters').reset();
+    eventsAction(() => { ev.filter = readFilter(); ev.cursors = ['']; ev.page = 0; });
+  });
+  $('ev-older').addEventListener('click', () => eventsAction(() => { if (ev.cursors[ev.page + 1]) ev.page++; }));
+  $('ev-newer').addEventListener('click', () => eventsAction(() => { if (ev.page > 0) ev.page--; }));
+  $('dl-csv').addEventListener('click', () => download('csv'));
+  $('dl-json').addEventListener('click', () => download('json'));
   $('purge-credentials').addEventListener('click', () => purge('credentials'));
   $('purge-all').addEventListener('click', () => purge('all'));
   startExport();
@@ -426,11 +891,23 @@ async function start() {
     sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());
     location.reload();
   });
+  // The chart is drawn at its real width: again when that changes.
+  let drawing = 0;
+  window.addEventListener('resize', () => {
+    cancelAnimationFrame(drawing);
+    drawing = requestAnimationFrame(drawChart);
+  });
   try {
     await loadSettings();
   } catch (e) {
-    if (e.status !== 401) notice('Cannot reach the API: ' + e.message, 'error');
-    return;
+    if (e.status === 401) return;
+    if (e.status !== 500) {
+      notice('Cannot reach the API: ' + e.message, 'error');
+      return;
+    }
+    // A file that does not parse: /status names the problem, and the
+    // stored events can still be read.
+    settings = null;
   }
   $('main').hidden = false;
   await refresh();

@@ -1000,21 +1000,46 @@ func TestUIPageSettingsProblems(t *testing.T) {
 
 // TestUIPageCredentialsOff: with credentials off, a password a bot types
 // appears nowhere on the page, in its attributes or in its downloads.
+//
+// A bot first tries while credentials are collected, then the owner
+// switches collecting off on the page and a second bot tries: neither
+// pair shows, and the page says stored ones are hidden.
 func TestUIPageCredentialsOff(t *testing.T) {
 	b := startBrowser(t, "")
-	a := startAgent(t, map[string]string{"fakes.log_credentials": "0"})
+	a := startAgent(t, map[string]string{"fakes.log_credentials": "1"})
 	p := startAPI(t, a)
 	downloads := t.TempDir()
 	b.downloadsTo(downloads)
-	const user, pass = "off-user-4711", "off-secret-pw-0815"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := bot.Attempt(ctx, a.Addr("23tcp"), user, pass)
-	cancel()
-	if err != nil || r.Outcome != bot.Rejected {
-		t.Fatalf("telnet attempt: %+v, %v", r, err)
+	attempt := func(user, pass string, n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := bot.Attempt(ctx, a.Addr("23tcp"), user, pass)
+		cancel()
+		if err != nil || r.Outcome != bot.Rejected {
+			t.Fatalf("telnet attempt: %+v, %v", r, err)
+		}
+		a.find(t, n, logins("23tcp"))
 	}
-	a.find(t, 1, logins("23tcp"))
+	const onUser, onPass = "on-user-1234", "on-secret-pw-5678"
+	attempt(onUser, onPass, 1)
 	b.navigate("http://" + p.Addr + "/#token=e2e-token-0123456789abcdef")
+	b.waitFor("the page shows the stored pair", `document.body.dataset.ready === "1" && document.getElementById("top-pairs").textContent.includes("`+onPass+`")`)
+	b.click("#log_credentials")
+	eventually(t, 10*time.Second, "credentials off and the agent following", func() (bool, string) {
+		var st struct {
+			Agent struct {
+				InSync bool `json:"in_sync"`
+			}
+			Settings struct {
+				LogCredentials bool `json:"log_credentials"`
+			}
+		}
+		p.get(t, "/api/v1/status", &st)
+		return st.Agent.InSync && !st.Settings.LogCredentials, fmt.Sprintf("%+v", st)
+	})
+	const user, pass = "off-user-4711", "off-secret-pw-0815"
+	attempt(user, pass, 2)
+	b.do(`document.body.dataset.ready = "stale", location.reload()`)
 	b.waitFor("the page shows the attempt", `document.body.dataset.ready === "1" && document.querySelector("#events tbody").textContent.includes("credentials not stored")`)
 	b.click("#dl-json")
 	js := string(downloaded(t, downloads, ".json"))
@@ -1025,12 +1050,14 @@ func TestUIPageCredentialsOff(t *testing.T) {
 	}
 	html := evalJS[string](b, `document.documentElement.outerHTML + document.body.innerText`)
 	for what, s := range map[string]string{"the page": html, "the JSON download": js, "the CSV download": csvText} {
-		if strings.Contains(s, pass) || strings.Contains(s, user) {
-			t.Errorf("%s holds the credentials", what)
+		for _, secret := range []string{user, pass, onUser, onPass} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s holds %q", what, secret)
+			}
 		}
 	}
-	if !evalJS[bool](b, `!document.getElementById("credentials-off").hidden`) {
-		t.Error("the page does not say credentials are not collected")
+	if !evalJS[bool](b, `!document.getElementById("credentials-off").hidden`) || !strings.Contains(b.text("#credentials-off"), "hidden") {
+		t.Errorf("the page does not say credentials are not collected and stored ones hidden: %q", b.text("#credentials-off"))
 	}
 }
 

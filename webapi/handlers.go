@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/export"
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/redact"
 	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/servicestate"
 	"github.com/minipot/minipot/internal/settings"
@@ -426,6 +429,11 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range evs {
+		// Credentials off: events stored while they were collected show
+		// as they would have been recorded now (purge deletes them).
+		if !snap.settings.LogCredentials {
+			redact.Event(&e)
+		}
 		page.Events = append(page.Events, EventDoc{ID: e.ID, Time: e.Time, Fields: export.FieldsOf(&e), Count: max(e.Count, 1)})
 	}
 	if !next.IsZero() {
@@ -465,13 +473,16 @@ func parseTime(v string, now time.Time) (time.Time, error) {
 
 // StatsDoc is /api/v1/stats.
 type StatsDoc struct {
-	Since                time.Time      `json:"since"`
-	Until                time.Time      `json:"until"`
-	Events               int64          `json:"events"`
-	CredentialsCollected bool           `json:"credentials_collected"`
-	Services             []ServiceStats `json:"services"`
-	Hourly               []HourStats    `json:"hourly"`
-	Top                  TopStats       `json:"top"`
+	Since                time.Time `json:"since"`
+	Until                time.Time `json:"until"`
+	Events               int64     `json:"events"`
+	CredentialsCollected bool      `json:"credentials_collected"`
+	// CredentialsHidden: collecting is off, and events of the window
+	// stored while it was on hold credentials the top lists leave out.
+	CredentialsHidden bool           `json:"credentials_hidden"`
+	Services          []ServiceStats `json:"services"`
+	Hourly            []HourStats    `json:"hourly"`
+	Top               TopStats       `json:"top"`
 }
 
 // ServiceStats counts one service's events in the window. Attempts are
@@ -576,6 +587,24 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statsDoc(sum, snap.settings.LogCredentials))
 }
 
+// redactedValues applies the credential rule to each value, adding the
+// counts of values it makes equal; the order stays by count.
+func redactedValues(vs []ValueCount) []ValueCount {
+	out := make([]ValueCount, 0, len(vs))
+	at := map[string]int{}
+	for _, v := range vs {
+		v.Value = redact.Text(v.Value)
+		if i, ok := at[v.Value]; ok {
+			out[i].Count += v.Count
+			continue
+		}
+		at[v.Value] = len(out)
+		out = append(out, v)
+	}
+	slices.SortStableFunc(out, func(a, b ValueCount) int { return cmp.Compare(b.Count, a.Count) })
+	return out
+}
+
 func attempts(m map[event.Action]int64) int64 { return m[event.Login] + m[event.Request] }
 
 func statsDoc(sum store.Summary, creds bool) StatsDoc {
@@ -619,6 +648,13 @@ func statsDoc(sum store.Summary, creds bool) StatsDoc {
 		URLs: values(sum.URLs), ProxyTargets: values(sum.Targets), Pairs: []PairCount{}}
 	for _, p := range sum.Pairs {
 		doc.Top.Pairs = append(doc.Top.Pairs, PairCount{Username: p.Username, Password: p.Password, Count: p.N})
+	}
+	if !creds {
+		// Counted from events stored while credentials were collected:
+		// none of their secrets shows now (as /events, and the exporter).
+		doc.CredentialsHidden = len(sum.Usernames)+len(sum.Passwords) > 0
+		doc.Top.Usernames, doc.Top.Passwords, doc.Top.Pairs = []ValueCount{}, []ValueCount{}, []PairCount{}
+		doc.Top.URLs, doc.Top.ProxyTargets = redactedValues(doc.Top.URLs), redactedValues(doc.Top.ProxyTargets)
 	}
 	return doc
 }

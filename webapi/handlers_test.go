@@ -54,6 +54,7 @@ func fixtureEvents(n int, now time.Time) []event.Event {
 
 func TestEvents(t *testing.T) {
 	e := newEnv(t)
+	e.collectCredentials()
 	if r := e.do("GET", "/api/v1/events", ""); r.status != 200 || !strings.Contains(string(r.body), `"events": []`) {
 		t.Errorf("events before the store exists: %d %s", r.status, r.body)
 	}
@@ -130,6 +131,7 @@ func TestEvents(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	e := newEnv(t)
+	e.collectCredentials()
 	now := time.Now().UTC()
 	var doc StatsDoc
 	if r := e.do("GET", "/api/v1/stats?since=24h", ""); r.status != 200 {
@@ -169,6 +171,7 @@ func TestStats(t *testing.T) {
 
 func TestPurge(t *testing.T) {
 	e := newEnv(t)
+	e.collectCredentials()
 	if r := e.do("POST", "/api/v1/events/purge", `{"scope": "credentials"}`); r.status != 200 {
 		t.Errorf("purge without a store: %d %s", r.status, r.body)
 	}
@@ -480,5 +483,51 @@ func TestStatusWarnings(t *testing.T) {
 	}
 	if n := strings.Count(e.log.String(), "max_sise"); n != 1 {
 		t.Errorf("the warning is in the API's log %d times, want once:\n%s", n, e.log.String())
+	}
+}
+
+// TestCredentialsOffHidesStored: events stored while credentials were
+// collected keep them in the store (purge deletes them), but once the
+// owner switches collecting off neither /events nor /stats shows them,
+// nor secrets elsewhere in their texts; switched on again, they show.
+func TestCredentialsOffHidesStored(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	evs := fixtureEvents(6, now)
+	evs = append(evs, event.Event{Time: now, Service: "80tcp", Port: 80, SrcIP: "198.51.100.9", SrcPort: 4444, ConnID: 99,
+		Action: event.Request, Method: "GET", URL: "/login?user=admin&pass=hunter2", UserAgent: "curl"},
+		event.Event{Time: now, Service: "3128tcp", Port: 3128, SrcIP: "198.51.100.9", SrcPort: 4445, ConnID: 100,
+			Action: event.Request, Method: "GET", URL: "http://bob:hunter2@example.com/", Host: "bob:hunter2@example.com"})
+	e.fixture(evs)
+	secrets := []string{"hunter2", "pw0", "pw1", `"root"`}
+	for _, on := range []bool{false, true} {
+		if on {
+			e.collectCredentials()
+		}
+		for _, target := range []string{"/api/v1/events?limit=1000", "/api/v1/stats"} {
+			r := e.do("GET", target, "")
+			if r.status != 200 {
+				t.Fatalf("%s: %d %s", target, r.status, r.body)
+			}
+			for _, sec := range secrets {
+				if got := strings.Contains(string(r.body), sec); got != on {
+					t.Errorf("credentials on %v: %s shows %s: %v", on, target, sec, got)
+				}
+			}
+		}
+	}
+	// Off: the redacted URLs keep their shape, counted once each.
+	e.do("PATCH", "/api/v1/settings", `{"log_credentials": false}`)
+	var doc StatsDoc
+	e.do("GET", "/api/v1/stats", "").decode(t, &doc)
+	urls := map[string]int64{}
+	for _, v := range append(doc.Top.URLs, doc.Top.ProxyTargets...) {
+		urls[v.Value] += v.Count
+	}
+	if !doc.CredentialsHidden {
+		t.Error("stats with credentials off do not say stored ones are hidden")
+	}
+	if urls["/login?user=&pass="] != 1 || urls["http://example.com/"] != 1 || len(doc.Top.Usernames)+len(doc.Top.Passwords)+len(doc.Top.Pairs) != 0 {
+		t.Errorf("top with credentials off: %+v", doc.Top)
 	}
 }

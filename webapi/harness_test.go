@@ -189,6 +189,15 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// collectCredentials switches fakes.log_credentials on through the API:
+// the stored credentials of fixtures show only then.
+func (e *env) collectCredentials() {
+	e.t.Helper()
+	if r := e.do("PATCH", "/api/v1/settings", `{"log_credentials": true}`); r.status != 200 {
+		e.t.Fatalf("switch credentials on: %d %s", r.status, r.body)
+	}
+}
+
 // serve starts the API on a new unix socket and points e.client at it.
 func (e *env) serve(acc Access) {
 	sock := filepath.Join(e.t.TempDir(), "api.sock")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/redact"
 )
 
 // ErrLimit is returned (wrapped) by a service that closes a connection
@@ -251,7 +252,7 @@ func (s *Session) record(e *event.Event) {
 	e.Time = time.Now().UTC().Truncate(time.Millisecond)
 	e.Service, e.Port, e.ConnID = s.service, s.port, s.id
 	e.SrcIP, e.SrcPort = s.srcIP, int(s.src.Port())
-	// Bounded first: what is cut off is not stored anyway, and Redact's
+	// Bounded first: what is cut off is not stored anyway, and redact's
 	// work stays bounded by the stored length.
 	e.Method = event.Truncate(e.Method, 32)
 	e.URL = event.Truncate(e.URL, event.MaxText)
@@ -262,9 +263,7 @@ func (s *Session) record(e *event.Event) {
 	e.Body = event.Truncate(e.Body, event.MaxText)
 	e.Detail = event.Truncate(e.Detail, event.MaxText)
 	if !s.cfg.Credentials || (s.gate != nil && !s.gate.Load()) {
-		e.Username, e.Password = "", ""
-		e.URL, e.Body, e.Host = Redact(e.URL), Redact(e.Body), Redact(e.Host)
-		e.UserAgent, e.Detail = Redact(e.UserAgent), Redact(e.Detail)
+		redact.Event(e)
 	}
 	e.Count = 1
 	if e.Action == event.Request {

@@ -229,12 +229,18 @@ func TestSensorIDIsKept(t *testing.T) {
 }
 
 func TestRecordCredentials(t *testing.T) {
-	e := event.Event{ID: 3, Time: time.UnixMilli(1700000000123), Service: "23tcp", Action: event.Login, Username: "root", Password: "xc3511"}
-	if r := NewRecord("s", &e, false); r.Username != "" || r.Password != "" {
+	e := event.Event{ID: 3, Time: time.UnixMilli(1700000000123), Service: "23tcp", Action: event.Login, Username: "root", Password: "xc3511",
+		URL: "http://bob:hunter2@example.com/?token=abc", Body: "pass=hunter2"}
+	// An event stored while credentials were collected loses every
+	// secret on the wire, in its texts too, and keeps them in the store.
+	if r := NewRecord("s", &e, false); r.Username != "" || r.Password != "" || r.URL != "http://example.com/?token=" || r.Body != "pass=" {
 		t.Errorf("credentials in %+v", r)
 	}
+	if e.Password != "xc3511" || e.Body != "pass=hunter2" {
+		t.Errorf("NewRecord changed the event: %+v", e)
+	}
 	r := NewRecord("s", &e, true)
-	if r.Username != "root" || r.Password != "xc3511" || r.TS != "2023-11-14T22:13:20.123Z" {
+	if r.Username != "root" || r.Password != "xc3511" || r.Body != "pass=hunter2" || r.TS != "2023-11-14T22:13:20.123Z" {
 		t.Errorf("%+v", r)
 	}
 }

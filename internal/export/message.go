@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/minipot/minipot/internal/event"
+	"github.com/minipot/minipot/internal/redact"
 )
 
 // FormatVersion is the message format's version; it is also the topic
@@ -63,15 +64,20 @@ func FieldsOf(e *event.Event) Fields {
 }
 
 // NewRecord renders e for sensor; credentials are copied only when
-// withCredentials is true (fakes.log_credentials and export.credentials).
+// withCredentials is true (fakes.log_credentials and export.credentials):
+// else e's texts go through the credential rule, as the agent records them
+// with credentials off (an event stored while they were collected keeps
+// them in the store, not on the wire).
 func NewRecord(sensor string, e *event.Event, withCredentials bool) Record {
+	if !withCredentials {
+		c := *e
+		redact.Event(&c)
+		e = &c
+	}
 	r := Record{
 		V: FormatVersion, Sensor: sensor, ID: e.ID,
 		TS:     e.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		Fields: FieldsOf(e), Count: e.Count,
-	}
-	if !withCredentials {
-		r.Username, r.Password = "", ""
 	}
 	return r
 }

@@ -568,8 +568,8 @@ async function loadStats() {
   const pairs = top.pairs || [];
   const off = $('credentials-off');
   off.hidden = st.credentials_collected;
-  off.textContent = pairs.length
-    ? 'Credentials are no longer collected; these were stored before. “Delete stored credentials” below removes them.'
+  off.textContent = st.credentials_hidden
+    ? 'Credentials are not collected. Those stored while they were are hidden; “Delete stored credentials” below removes them.'
     : 'Credentials are not collected.';
   fill('top-pairs', pairs.map((p) => [p.username, p.password, p.count]), 'None stored.', 3);
   fill('top-urls', (top.urls || []).map((u) => [u.value, u.count]), 'None.', 2);

@@ -1,10 +1,17 @@
-package session
+// Package redact is the one rule that keeps credentials out of what
+// minipot records and shows while fakes.log_credentials is off: the agent
+// applies it to every event before it is stored, and the API and the
+// exporter to events stored while credentials were collected, once the
+// owner has switched collecting off.
+package redact
 
 import (
 	"bytes"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/minipot/minipot/internal/event"
 )
 
 // Credentials travel in more places than Basic auth and the telnet login: a
@@ -13,7 +20,7 @@ import (
 // {"\u0070wd":"..."}, XML <password>...</password>, a multipart form field,
 // a header line "X-Auth-Token: ...". With log_credentials off none of them
 // may be stored, so every attacker-supplied text of an event (URL, Host,
-// User-Agent, body excerpt, detail) goes through Redact, one rule:
+// User-Agent, body excerpt, detail) goes through Text, one rule:
 //
 //  1. Userinfo goes: the text before every '@' back to the start of the
 //     word (white space, quotes, brackets, '/', '=', '&', '?', '#', ';', ',')
@@ -46,9 +53,9 @@ var (
 // and it keeps the work per separator constant.
 const maxName = 128
 
-// Redact applies the credential rule above to s. Most URLs ("/") hold none
+// Text applies the credential rule above to s. Most URLs ("/") hold none
 // of the bytes the rule starts from, and are returned as they are.
-func Redact(s string) string {
+func Text(s string) string {
 	if !strings.ContainsAny(s, "@=:>") {
 		return s
 	}
@@ -502,4 +509,13 @@ func htmlRefs(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// Event empties e's username and password and applies Text to every other
+// text an attacker sent: what e would hold had it been recorded with
+// credentials off.
+func Event(e *event.Event) {
+	e.Username, e.Password = "", ""
+	e.URL, e.Body, e.Host = Text(e.URL), Text(e.Body), Text(e.Host)
+	e.UserAgent, e.Detail = Text(e.UserAgent), Text(e.Detail)
 }

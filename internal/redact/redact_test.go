@@ -1,4 +1,4 @@
-package session
+package redact
 
 import (
 	"fmt"
@@ -36,8 +36,8 @@ func TestRedact(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		if got := Redact(c.in); got != c.want {
-			t.Errorf("Redact(%q)\n = %q\nwant %q", c.in, got, c.want)
+		if got := Text(c.in); got != c.want {
+			t.Errorf("Text(%q)\n = %q\nwant %q", c.in, got, c.want)
 		}
 	}
 }
@@ -78,14 +78,14 @@ func FuzzRedact(f *testing.F) {
 			t.Skip()
 		}
 		in := prefix + shapes[int(shape)%len(shapes)](names[int(name)%len(names)]) + suffix
-		out := Redact(in)
+		out := Text(in)
 		if strings.Contains(out, planted) {
-			t.Fatalf("Redact(%q) = %q: the secret survived", in, out)
+			t.Fatalf("Text(%q) = %q: the secret survived", in, out)
 		}
 		if len(out) > len(in) {
 			t.Fatalf("Redact grew %q to %q", in, out)
 		}
-		if again := Redact(prefix + suffix); len(again) > len(prefix+suffix) {
+		if again := Text(prefix + suffix); len(again) > len(prefix+suffix) {
 			t.Fatalf("Redact grew %q", prefix+suffix)
 		}
 	})
@@ -99,7 +99,7 @@ func BenchmarkRedactHostile(b *testing.B) {
 			s := strings.Repeat(unit, n/len(unit))
 			b.Run(fmt.Sprintf("%s/%d", unit, n), func(b *testing.B) {
 				for range b.N {
-					Redact(s)
+					Text(s)
 				}
 			})
 		}

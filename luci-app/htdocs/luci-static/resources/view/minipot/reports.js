@@ -221,7 +221,9 @@ return view.extend({
 			sources.render(),
 			E('h4', {}, [ _('Top credentials') ]),
 			stats.credentials_collected ? pairs.render()
-				: E('p', { 'id': 'minipot-no-credentials' }, [ E('em', {}, [ _('Credentials are not collected.') ]) ])
+				: E('p', { 'id': 'minipot-no-credentials' }, [ E('em', {}, [ stats.credentials_hidden
+					? _('Credentials are not collected. Those stored while they were are hidden; "Delete stored credentials" removes them.')
+					: _('Credentials are not collected.') ]) ])
 		]);
 
 		/* The actions the API counts are the filter's choices. */

@@ -284,7 +284,7 @@ func TestNewServicesHostile(t *testing.T) {
 				io.Copy(io.Discard, io.LimitReader(c, 4096))
 			}()
 		}
-		// Past ssh.MaxUnauth handshakes at once a newcomer is closed, as
+		// Past ssh.DefaultHandshakes handshakes at once a newcomer is closed, as
 		// Dropbear does; the flood's connections idle out within a second,
 		// so a real client retrying gets its answer.
 		ssh := need(t, "ssh")

@@ -2,12 +2,14 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +106,28 @@ func TestSSHClients(t *testing.T) {
 	if err == nil || !strings.Contains(out, "remote software version dropbear_2022.82") || !strings.Contains(out, "Permission denied") {
 		t.Errorf("ssh with a password: %v\n%s", err, tail(out, 3000))
 	}
+	// What ssh -v tells of the methods: Dropbear's two, never
+	// keyboard-interactive (see docs/agent.md for their order).
+	if !regexp.MustCompile(`Authentications that can continue: (publickey,password|password,publickey)\s`).MatchString(out) {
+		t.Errorf("ssh -v: not Dropbear's methods:\n%s", tail(out, 3000))
+	}
+	// An askpass program answers every prompt (sshpass answers one):
+	// after agent.attempts (3) refusals the fake closes the connection
+	// without a disconnect message, as Dropbear does ("Connection
+	// closed", not "Received disconnect ... too many authentication
+	// failures").
+	askpass := filepath.Join(dir, "askpass")
+	os.WriteFile(askpass, []byte("#!/bin/sh\necho again\n"), 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ssh, append([]string{"-v", "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=10"},
+		append(common, "again@"+host, "true")...)...)
+	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0")
+	b, err := cmd.CombinedOutput()
+	if out := string(b); err == nil || !strings.Contains(out, "Connection closed by") || strings.Contains(out, "Received disconnect") ||
+		strings.Count(out, "Authentications that can continue") != 3 {
+		t.Errorf("ssh after the last attempt: %v\n%s", err, tail(out, 3000))
+	}
 
 	key := filepath.Join(dir, "id_ed25519")
 	if out, err := run(t, 30*time.Second, keygen, "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
@@ -117,8 +141,11 @@ func TestSSHClients(t *testing.T) {
 	}
 
 	var pw, pk *event.Event
-	for _, e := range a.find(t, 2, logins("22tcp")) {
+	again := 0
+	for _, e := range a.find(t, 5, logins("22tcp")) {
 		switch {
+		case e.Username == "again" && e.Password == "again" && e.Method == "password":
+			again++
 		case e.Method == "password" && e.Username == "root" && e.Password == "sshpass-pw":
 			pw = &e
 		case e.Method == "publickey" && e.Username == "keyuser":
@@ -127,6 +154,9 @@ func TestSSHClients(t *testing.T) {
 	}
 	if pw == nil || !strings.HasPrefix(pw.UserAgent, "SSH-2.0-OpenSSH") {
 		t.Errorf("password attempt stored as %+v", pw)
+	}
+	if again != 3 {
+		t.Errorf("%d of the 3 attempts before the close stored", again)
 	}
 	if f := strings.Fields(fp); pk == nil || len(f) < 2 || pk.Detail != "ssh-ed25519 "+f[1] || pk.Password != "" {
 		t.Errorf("key attempt stored as %+v, ssh-keygen says %q", pk, fp)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -372,5 +373,39 @@ func TestNewServicesCredentialsOff(t *testing.T) {
 	}
 	if strings.Contains(a.stderr.String(), secret) {
 		t.Error("the agent's log holds the password")
+	}
+}
+
+// TestSSHHandshakesSetting: limits.ssh_handshakes flows from the UCI file
+// to the SSH fake, and a reload's new value holds for the next connection.
+func TestSSHHandshakesSetting(t *testing.T) {
+	a := startAgent(t, map[string]string{"limits.ssh_handshakes": "2", "limits.max_per_ip": "64"})
+	dial := func() (net.Conn, bool) {
+		c, err := net.Dial("tcp", a.Addr("22tcp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		n, _ := c.Read(make([]byte, 8))
+		return c, n > 0 // served: it got the version line
+	}
+	for i := range 2 {
+		if _, ok := dial(); !ok {
+			t.Fatalf("connection %d of 2 was not served", i+1)
+		}
+	}
+	if _, ok := dial(); ok {
+		t.Error("a third handshake was served with limits.ssh_handshakes 2")
+	}
+	a.UCI("set", "ucollect.limits.ssh_handshakes=3")
+	a.UCI("commit", "ucollect")
+	a.Signal(syscall.SIGHUP)
+	eventually(t, 5*time.Second, "a third handshake served after the reload", func() (bool, string) {
+		_, ok := dial()
+		return ok, "closed at once"
+	})
+	if _, ok := dial(); ok {
+		t.Error("a fourth handshake was served with limits.ssh_handshakes 3")
 	}
 }

@@ -178,14 +178,16 @@ type state struct {
 // its queued failure message leaves (dropbear_exit drops the write
 // queue): the client sees the connection close and nothing else, so the
 // connection is closed here before x/crypto/ssh can answer. A request for
-// another user than the first also ends the connection, as in Dropbear.
+// another user than the first, or a user name with a NUL byte, also ends
+// the connection, as in Dropbear.
 func (st *state) tried(c xssh.ConnMetadata, method string, _ error) {
 	if !st.authTried {
 		st.user = c.User()
 	}
 	st.authTried = true
-	if c.User() != st.user {
-		// "Client trying multiple usernames": Dropbear exits at once. The
+	if c.User() != st.user || strings.IndexByte(c.User(), 0) >= 0 {
+		// "Client trying multiple usernames", "Attempted username with
+		// a null byte": Dropbear exits at once, whatever the method. The
 		// attempt itself is recorded all the same.
 		st.s.Close()
 		return

@@ -250,7 +250,8 @@ func TestDropbearAuth(t *testing.T) {
 }
 
 // TestUserChangeCloses: Dropbear exits when a client changes the user
-// name between requests ("Client trying multiple usernames"). No client
+// name between requests ("Client trying multiple usernames") or sends one
+// with a NUL byte. No client
 // at hand changes it within a connection, so state.tried is driven
 // directly, over a pipe whose far end sees the close.
 func TestUserChangeCloses(t *testing.T) {
@@ -260,6 +261,7 @@ func TestUserChangeCloses(t *testing.T) {
 	}{
 		{[]string{"root", "root"}, false},
 		{[]string{"root", "admin"}, true},
+		{[]string{"ro\x00ot"}, true},
 	} {
 		near, far := net.Pipe()
 		s := session.New(near, "22tcp", 22, 1, testConfig(), eventtest.New())

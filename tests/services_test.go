@@ -112,6 +112,12 @@ func TestSSHClients(t *testing.T) {
 	if !regexp.MustCompile(`Authentications that can continue: (publickey,password|password,publickey)\s`).MatchString(out) {
 		t.Errorf("ssh -v: not Dropbear's methods:\n%s", tail(out, 3000))
 	}
+	// Dropbear's signature algorithms, in its order, never rsa-sha2-512.
+	const sigAlgs = "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521," +
+		"sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-256,ssh-rsa"
+	if !strings.Contains(out, "server-sig-algs=<"+sigAlgs+">") {
+		t.Errorf("ssh -v: not Dropbear's server-sig-algs %s:\n%s", sigAlgs, tail(out, 3000))
+	}
 	// An askpass program answers every prompt (sshpass answers one):
 	// after agent.attempts (3) refusals the fake closes the connection
 	// without a disconnect message, as Dropbear does ("Connection

@@ -60,9 +60,20 @@ type Handler struct {
 	unauth atomic.Int64 // connections being served
 }
 
-// New makes the fake with the given host keys (see LoadHostKeys).
+// New makes the fake with the given host keys (see LoadHostKeys). An RSA
+// key signs as Dropbear's do, with rsa-sha2-256 or ssh-rsa: Dropbear has
+// no rsa-sha2-512, which x/crypto/ssh would offer too.
 func New(keys []xssh.Signer) *Handler {
-	return &Handler{keys: keys}
+	h := &Handler{}
+	for _, k := range keys {
+		if as, ok := k.(xssh.AlgorithmSigner); ok && k.PublicKey().Type() == xssh.KeyAlgoRSA {
+			if m, err := xssh.NewSignerWithAlgorithms(as, []string{xssh.KeyAlgoRSASHA256, xssh.KeyAlgoRSA}); err == nil {
+				k = m
+			}
+		}
+		h.keys = append(h.keys, k)
+	}
+	return h
 }
 
 // Serve runs the handshake and the refused logins of one connection.
@@ -103,6 +114,7 @@ func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 		AuthLogCallback: st.tried,
 	}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = kex, ciphers, macs
+	cfg.PublicKeyAuthAlgorithms = pubKeyAlgos
 	for _, k := range h.keys {
 		cfg.AddHostKey(k)
 	}
@@ -153,6 +165,15 @@ var (
 	}
 	ciphers = []string{"chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr"}
 	macs    = []string{"hmac-sha1", "hmac-sha2-256"}
+	// The signature algorithms of Dropbear's sigalgs table, in its order:
+	// what its server-sig-algs lists, and what a public key may be offered
+	// with (x/crypto/ssh refuses any other before PublicKeyCallback, as
+	// Dropbear refuses it, so such a key is not recorded).
+	pubKeyAlgos = []string{
+		xssh.KeyAlgoED25519, xssh.KeyAlgoSKED25519,
+		xssh.KeyAlgoECDSA256, xssh.KeyAlgoECDSA384, xssh.KeyAlgoECDSA521, xssh.KeyAlgoSKECDSA256,
+		xssh.KeyAlgoRSASHA256, xssh.KeyAlgoRSA,
+	}
 )
 
 // state is one connection's view from the callbacks.

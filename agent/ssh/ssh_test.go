@@ -288,6 +288,19 @@ type meta struct {
 func (m meta) User() string          { return m.user }
 func (m meta) ClientVersion() []byte { return []byte("SSH-2.0-test") }
 
+// TestHostKeyAlgorithms: the RSA host key signs with rsa-sha2-256 or
+// ssh-rsa, as Dropbear's, never rsa-sha2-512.
+func TestHostKeyAlgorithms(t *testing.T) {
+	addr, _ := listen(t, testConfig(), eventtest.New())
+	for algo, ok := range map[string]bool{xssh.KeyAlgoED25519: true, xssh.KeyAlgoRSASHA256: true, xssh.KeyAlgoRSA: true, xssh.KeyAlgoRSASHA512: false} {
+		_, err := xssh.Dial("tcp", addr, &xssh.ClientConfig{User: "root", Auth: []xssh.AuthMethod{xssh.Password("x")},
+			HostKeyAlgorithms: []string{algo}, HostKeyCallback: xssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+		if got := err != nil && strings.Contains(err.Error(), "unable to authenticate"); got != ok {
+			t.Errorf("host key algorithm %s: %v, want it offered: %v", algo, err, ok)
+		}
+	}
+}
+
 // TestFailDelay: Dropbear's 250-350 ms, never past agent.login_delay.
 func TestFailDelay(t *testing.T) {
 	for _, c := range []struct{ most, lo, hi time.Duration }{

@@ -242,7 +242,7 @@ func TestDropbearAuth(t *testing.T) {
 			if len(logins) != c.logins || n != c.passwds || pw != c.passwds {
 				t.Errorf("%d logins, %d passwords recorded, %d sent; want %d, %d", len(logins), n, pw, c.logins, c.passwds)
 			}
-			if took < c.slowest || took > c.slowest*3+2*time.Second {
+			if took < c.slowest {
 				t.Errorf("took %v, want Dropbear's delays: at least %v", took, c.slowest)
 			}
 		})

@@ -126,7 +126,7 @@ func sessionConfig(s settings.Settings) *session.Config {
 			LineMax: l.LineMax, RequestLine: l.RequestLine, HeaderBytes: l.HeaderBytes, HeaderCount: l.HeaderCount,
 			BodyMax: l.BodyMax, BodyExcerpt: l.BodyExcerpt, Attempts: s.Agent.Attempts,
 			Requests: l.Requests, LoginDelay: s.Agent.LoginDelay, Idle: l.Idle, Session: l.Session,
-			Login: l.LoginTimeout, Header: l.HeaderTimeout,
+			Login: l.LoginTimeout, Header: l.HeaderTimeout, Handshakes: l.SSHHandshakes,
 		},
 	}
 }

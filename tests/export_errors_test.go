@@ -263,3 +263,50 @@ func TestExportCountsEventsLostToRetention(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestWebhookSeenAcrossRestart: the addresses announced are kept beside
+// the webhook's cursor, so a restarted exporter announces only the new
+// ones: 120 addresses, a restart, then 150 (30 of them new).
+func TestWebhookSeenAcrossRestart(t *testing.T) {
+	w := startWebhookReceiver(t, 0)
+	a := startAgent(t, map[string]string{"export.webhook_url": w.url, "export.webhook_rate": "600",
+		"export.interval": "200ms", "export.batch_size": "50"})
+	delivered := func(x *exporterProc, n int64) {
+		eventually(t, 30*time.Second, "every alert delivered", func() (bool, string) {
+			st, err := x.Status()
+			return err == nil && st.Webhook.Waiting == 0 && st.Webhook.Cursor >= n && st.Webhook.LastError == "", fmt.Sprintf("%+v %v", st.Webhook, err)
+		})
+	}
+	writeBacklog(t, a.DB, "first", 120) // 198.51.100.1-120
+	x := startExporter(t, a.Dir)
+	delivered(x, 120)
+	x.Stop(syscall.SIGTERM)
+	writeBacklog(t, a.DB, "again", 150) // 198.51.100.1-150
+	x = startExporter(t, a.Dir)
+	delivered(x, 270)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	addrs := map[string]int{}
+	for _, d := range w.docs {
+		for _, al := range d.Alerts {
+			if al.Kind == "new_address" {
+				addrs[al.SrcIP]++
+			}
+		}
+	}
+	if len(addrs) != 150 {
+		t.Errorf("%d addresses announced, want 150", len(addrs))
+	}
+	for ip, n := range addrs {
+		if n > 1 {
+			t.Errorf("%s announced %d times across the restart", ip, n)
+		}
+	}
+	path := filepath.Join(a.Dir, export.SeenFile)
+	data, err := os.ReadFile(path)
+	st, _ := os.Stat(path)
+	if err != nil || strings.Count(string(data), "\n") != 150 || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %d lines, mode %v", path, err, strings.Count(string(data), "\n"), st.Mode())
+	}
+}

@@ -2,14 +2,17 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +107,34 @@ func TestSSHClients(t *testing.T) {
 	if err == nil || !strings.Contains(out, "remote software version dropbear_2022.82") || !strings.Contains(out, "Permission denied") {
 		t.Errorf("ssh with a password: %v\n%s", err, tail(out, 3000))
 	}
+	// What ssh -v tells of the methods: Dropbear's two, never
+	// keyboard-interactive (see docs/agent.md for their order).
+	if !regexp.MustCompile(`Authentications that can continue: (publickey,password|password,publickey)\s`).MatchString(out) {
+		t.Errorf("ssh -v: not Dropbear's methods:\n%s", tail(out, 3000))
+	}
+	// Dropbear's signature algorithms, in its order, never rsa-sha2-512.
+	const sigAlgs = "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521," +
+		"sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-256,ssh-rsa"
+	if !strings.Contains(out, "server-sig-algs=<"+sigAlgs+">") {
+		t.Errorf("ssh -v: not Dropbear's server-sig-algs %s:\n%s", sigAlgs, tail(out, 3000))
+	}
+	// An askpass program answers every prompt (sshpass answers one):
+	// after agent.attempts (3) refusals the fake closes the connection
+	// without a disconnect message, as Dropbear does ("Connection
+	// closed", not "Received disconnect ... too many authentication
+	// failures").
+	askpass := filepath.Join(dir, "askpass")
+	os.WriteFile(askpass, []byte("#!/bin/sh\necho again\n"), 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ssh, append([]string{"-v", "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=10"},
+		append(common, "again@"+host, "true")...)...)
+	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0")
+	b, err := cmd.CombinedOutput()
+	if out := string(b); err == nil || !strings.Contains(out, "Connection closed by") || strings.Contains(out, "Received disconnect") ||
+		strings.Count(out, "Authentications that can continue") != 3 {
+		t.Errorf("ssh after the last attempt: %v\n%s", err, tail(out, 3000))
+	}
 
 	key := filepath.Join(dir, "id_ed25519")
 	if out, err := run(t, 30*time.Second, keygen, "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
@@ -117,8 +148,11 @@ func TestSSHClients(t *testing.T) {
 	}
 
 	var pw, pk *event.Event
-	for _, e := range a.find(t, 2, logins("22tcp")) {
+	again := 0
+	for _, e := range a.find(t, 5, logins("22tcp")) {
 		switch {
+		case e.Username == "again" && e.Password == "again" && e.Method == "password":
+			again++
 		case e.Method == "password" && e.Username == "root" && e.Password == "sshpass-pw":
 			pw = &e
 		case e.Method == "publickey" && e.Username == "keyuser":
@@ -127,6 +161,9 @@ func TestSSHClients(t *testing.T) {
 	}
 	if pw == nil || !strings.HasPrefix(pw.UserAgent, "SSH-2.0-OpenSSH") {
 		t.Errorf("password attempt stored as %+v", pw)
+	}
+	if again != 3 {
+		t.Errorf("%d of the 3 attempts before the close stored", again)
 	}
 	if f := strings.Fields(fp); pk == nil || len(f) < 2 || pk.Detail != "ssh-ed25519 "+f[1] || pk.Password != "" {
 		t.Errorf("key attempt stored as %+v, ssh-keygen says %q", pk, fp)
@@ -284,7 +321,7 @@ func TestNewServicesHostile(t *testing.T) {
 				io.Copy(io.Discard, io.LimitReader(c, 4096))
 			}()
 		}
-		// Past ssh.MaxUnauth handshakes at once a newcomer is closed, as
+		// Past ssh.DefaultHandshakes handshakes at once a newcomer is closed, as
 		// Dropbear does; the flood's connections idle out within a second,
 		// so a real client retrying gets its answer.
 		ssh := need(t, "ssh")
@@ -342,5 +379,39 @@ func TestNewServicesCredentialsOff(t *testing.T) {
 	}
 	if strings.Contains(a.stderr.String(), secret) {
 		t.Error("the agent's log holds the password")
+	}
+}
+
+// TestSSHHandshakesSetting: limits.ssh_handshakes flows from the UCI file
+// to the SSH fake, and a reload's new value holds for the next connection.
+func TestSSHHandshakesSetting(t *testing.T) {
+	a := startAgent(t, map[string]string{"limits.ssh_handshakes": "2", "limits.max_per_ip": "64"})
+	dial := func() (net.Conn, bool) {
+		c, err := net.Dial("tcp", a.Addr("22tcp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		n, _ := c.Read(make([]byte, 8))
+		return c, n > 0 // served: it got the version line
+	}
+	for i := range 2 {
+		if _, ok := dial(); !ok {
+			t.Fatalf("connection %d of 2 was not served", i+1)
+		}
+	}
+	if _, ok := dial(); ok {
+		t.Error("a third handshake was served with limits.ssh_handshakes 2")
+	}
+	a.UCI("set", "ucollect.limits.ssh_handshakes=3")
+	a.UCI("commit", "ucollect")
+	a.Signal(syscall.SIGHUP)
+	eventually(t, 5*time.Second, "a third handshake served after the reload", func() (bool, string) {
+		_, ok := dial()
+		return ok, "closed at once"
+	})
+	if _, ok := dial(); ok {
+		t.Error("a fourth handshake was served with limits.ssh_handshakes 3")
 	}
 }

@@ -73,6 +73,7 @@ type LimitsDoc struct {
 	BodyMax        int    `json:"body_max"`
 	BodyExcerpt    int    `json:"body_excerpt"`
 	Requests       int    `json:"requests"`
+	SSHHandshakes  int    `json:"ssh_handshakes"`
 }
 
 // StoreDoc is section store.

@@ -45,6 +45,10 @@ type Limits struct {
 	// line and headers, from the connection or the end of the previous
 	// request (0: DefaultHeader).
 	Header time.Duration
+	// Handshakes is how many SSH connections may be in their key exchange
+	// or login at once, all addresses together (0: ssh.DefaultHandshakes,
+	// Dropbear's 30).
+	Handshakes int
 }
 
 // The defaults of Limits.Login (BusyBox login's alarm) and Limits.Header

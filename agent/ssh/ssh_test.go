@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -94,8 +96,11 @@ func TestPasswordsRefused(t *testing.T) {
 		c.Close()
 		t.Fatal("a login succeeded")
 	}
-	if !strings.Contains(err.Error(), "unable to authenticate") && !strings.Contains(err.Error(), "too many authentication failures") {
-		t.Errorf("error %v", err)
+	// Dropbear closes after the last attempt without a message (so the
+	// client sees EOF), where x/crypto/ssh alone would disconnect with
+	// "too many authentication failures".
+	if !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("error %v, want the connection closed", err)
 	}
 	if hostKey == nil || (!bytes.Equal(hostKey.Marshal(), keys(t)[0].PublicKey().Marshal()) &&
 		!bytes.Equal(hostKey.Marshal(), keys(t)[1].PublicKey().Marshal())) {
@@ -131,8 +136,9 @@ func TestBanner(t *testing.T) {
 }
 
 // TestPublicKeyAndKeyboardInteractive: keys are recorded by type and
-// fingerprint, never accepted; keyboard-interactive answers count as
-// passwords; credentials off keeps the password out.
+// fingerprint, never accepted; keyboard-interactive is not offered (as in
+// Dropbear), so a client that knows it and a password falls back to the
+// password; credentials off keeps the password out.
 func TestPublicKeyAndKeyboardInteractive(t *testing.T) {
 	rec := eventtest.New()
 	cfg := testConfig()
@@ -140,10 +146,15 @@ func TestPublicKeyAndKeyboardInteractive(t *testing.T) {
 	addr, done := listen(t, cfg, rec)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := xssh.NewSignerFromKey(priv)
+	asked := false
 	_, err := xssh.Dial("tcp", addr, &xssh.ClientConfig{
 		User: "admin",
 		Auth: []xssh.AuthMethod{xssh.PublicKeys(signer), xssh.KeyboardInteractive(
-			func(_, _ string, q []string, _ []bool) ([]string, error) { return []string{"s3cret"}, nil })},
+			func(_, _ string, q []string, _ []bool) ([]string, error) {
+				asked = true
+				return []string{"s3cret"}, nil
+			}),
+			xssh.Password("s3cret")},
 		HostKeyCallback: xssh.InsecureIgnoreHostKey(),
 		Timeout:         5 * time.Second,
 	})
@@ -151,14 +162,157 @@ func TestPublicKeyAndKeyboardInteractive(t *testing.T) {
 		t.Fatal("a login succeeded")
 	}
 	<-done
+	if asked {
+		t.Error("keyboard-interactive was offered")
+	}
 	logins := rec.Of(event.Login)
 	if len(logins) != 2 || logins[0].Method != "publickey" || logins[0].Detail != "ssh-ed25519 "+xssh.FingerprintSHA256(signer.PublicKey()) ||
-		logins[1].Method != "keyboard-interactive" {
+		logins[1].Method != "password" {
 		t.Fatalf("logins %+v", logins)
 	}
 	for _, e := range rec.All() {
 		if e.Username != "" || e.Password != "" || strings.Contains(e.Detail, "s3cret") {
 			t.Errorf("credentials kept with collection off: %+v", e)
+		}
+	}
+}
+
+// TestDropbearAuth follows Dropbear's svr-auth.c request by request on
+// the wire, with x/crypto/ssh's client driven one method at a time:
+// which methods are offered, which requests count and wait, and the
+// silent close at the last attempt.
+func TestDropbearAuth(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.LoginDelay = time.Second // Dropbear's 250-350 ms then
+	cases := []struct {
+		name    string
+		methods func(pw *int) []xssh.AuthMethod
+		user    func(i int) string
+		logins  int           // attempts recorded
+		passwds int           // of which passwords
+		slowest time.Duration // at least this long in all: the counted refusals' delays
+		err     string        // the client's error contains this
+	}{
+		{"three passwords then a silent close", func(pw *int) []xssh.AuthMethod {
+			return []xssh.AuthMethod{xssh.RetryableAuthMethod(xssh.PasswordCallback(func() (string, error) {
+				*pw++
+				return fmt.Sprint("pw", *pw), nil
+			}), 10)}
+		}, nil, 3, 3, 3 * failDelayMin, "EOF"},
+		{"public keys are free: 20 keys, then 3 passwords", func(pw *int) []xssh.AuthMethod {
+			var signers []xssh.Signer
+			for range 20 {
+				_, priv, _ := ed25519.GenerateKey(rand.Reader)
+				sg, _ := xssh.NewSignerFromKey(priv)
+				signers = append(signers, sg)
+			}
+			return []xssh.AuthMethod{xssh.PublicKeys(signers...), xssh.RetryableAuthMethod(xssh.PasswordCallback(func() (string, error) {
+				*pw++
+				return "x", nil
+			}), 10)}
+		}, nil, maxKeys + 3, 3, 3 * failDelayMin, "EOF"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := eventtest.New()
+			addr, done := listen(t, cfg, rec)
+			pw := 0
+			start := time.Now()
+			_, err := xssh.Dial("tcp", addr, &xssh.ClientConfig{User: "root", Auth: c.methods(&pw),
+				HostKeyCallback: xssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+			took := time.Since(start)
+			if err == nil {
+				t.Fatal("a login succeeded")
+			}
+			// x/crypto/ssh's own end would be a disconnect message,
+			// "too many authentication failures": Dropbear sends none.
+			if !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "disconnect") {
+				t.Errorf("client error %v, want %q and no disconnect message", err, c.err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			logins := rec.Of(event.Login)
+			n := 0
+			for _, e := range logins {
+				if e.Method == "password" {
+					n++
+				}
+			}
+			if len(logins) != c.logins || n != c.passwds || pw != c.passwds {
+				t.Errorf("%d logins, %d passwords recorded, %d sent; want %d, %d", len(logins), n, pw, c.logins, c.passwds)
+			}
+			if took < c.slowest {
+				t.Errorf("took %v, want Dropbear's delays: at least %v", took, c.slowest)
+			}
+		})
+	}
+}
+
+// TestUserChangeCloses: Dropbear exits when a client changes the user
+// name between requests ("Client trying multiple usernames") or sends one
+// with a NUL byte. No client
+// at hand changes it within a connection, so state.tried is driven
+// directly, over a pipe whose far end sees the close.
+func TestUserChangeCloses(t *testing.T) {
+	for _, c := range []struct {
+		users  []string
+		closed bool
+	}{
+		{[]string{"root", "root"}, false},
+		{[]string{"root", "admin"}, true},
+		{[]string{"ro\x00ot"}, true},
+	} {
+		near, far := net.Pipe()
+		s := session.New(near, "22tcp", 22, 1, testConfig(), eventtest.New())
+		st := &state{s: s, ctx: context.Background(), attempts: 10, seen: map[string]bool{}}
+		for _, u := range c.users {
+			st.tried(meta{user: u}, "none", errRefused)
+		}
+		far.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := far.Read(make([]byte, 1))
+		if closed := errors.Is(err, io.EOF); closed != c.closed {
+			t.Errorf("users %v: closed %v (%v), want %v", c.users, closed, err, c.closed)
+		}
+		near.Close()
+		far.Close()
+	}
+}
+
+// meta is the ConnMetadata of a test that drives the callbacks itself.
+type meta struct {
+	xssh.ConnMetadata
+	user string
+}
+
+func (m meta) User() string          { return m.user }
+func (m meta) ClientVersion() []byte { return []byte("SSH-2.0-test") }
+
+// TestHostKeyAlgorithms: the RSA host key signs with rsa-sha2-256 or
+// ssh-rsa, as Dropbear's, never rsa-sha2-512.
+func TestHostKeyAlgorithms(t *testing.T) {
+	addr, _ := listen(t, testConfig(), eventtest.New())
+	for algo, ok := range map[string]bool{xssh.KeyAlgoED25519: true, xssh.KeyAlgoRSASHA256: true, xssh.KeyAlgoRSA: true, xssh.KeyAlgoRSASHA512: false} {
+		_, err := xssh.Dial("tcp", addr, &xssh.ClientConfig{User: "root", Auth: []xssh.AuthMethod{xssh.Password("x")},
+			HostKeyAlgorithms: []string{algo}, HostKeyCallback: xssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+		if got := err != nil && strings.Contains(err.Error(), "unable to authenticate"); got != ok {
+			t.Errorf("host key algorithm %s: %v, want it offered: %v", algo, err, ok)
+		}
+	}
+}
+
+// TestFailDelay: Dropbear's 250-350 ms, never past agent.login_delay.
+func TestFailDelay(t *testing.T) {
+	for _, c := range []struct{ most, lo, hi time.Duration }{
+		{3 * time.Second, failDelayMin, failDelayMin + failDelaySpan - 1},
+		{300 * time.Millisecond, failDelayMin, 300 * time.Millisecond},
+		{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{0, 0, 0},
+	} {
+		for range 200 {
+			if d := failDelay(c.most); d < c.lo || d > c.hi {
+				t.Fatalf("failDelay(%v) = %v, want %v..%v", c.most, d, c.lo, c.hi)
+			}
 		}
 	}
 }
@@ -272,13 +426,21 @@ func BenchmarkSign(b *testing.B) {
 	}
 }
 
-// TestMaxUnauth: beyond MaxUnauth connections in their handshake, a new
-// one is closed at once; when one ends, the next is served again.
+// TestMaxUnauth: beyond limits.ssh_handshakes connections in their
+// handshake (0: DefaultHandshakes), a new one is closed at once; when one
+// ends, the next is served again.
 func TestMaxUnauth(t *testing.T) {
+	for _, c := range []struct{ set, want int }{{0, DefaultHandshakes}, {3, 3}} {
+		t.Run(fmt.Sprint(c.set), func(t *testing.T) { testMaxUnauth(t, c.set, c.want) })
+	}
+}
+
+func testMaxUnauth(t *testing.T, set, want int) {
 	cfg := testConfig()
+	cfg.Limits.Handshakes = set
 	addr, done := listen(t, cfg, eventtest.New())
 	var held []net.Conn
-	for range MaxUnauth {
+	for range want {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -296,7 +458,7 @@ func TestMaxUnauth(t *testing.T) {
 	}
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c.Read(make([]byte, 64)); n != 0 || err == nil {
-		t.Errorf("connection %d got %d bytes, %v", MaxUnauth+1, n, err)
+		t.Errorf("connection %d got %d bytes, %v", want+1, n, err)
 	}
 	if err := <-done; !errors.Is(err, session.ErrLimit) {
 		t.Errorf("Serve: %v", err)

@@ -261,7 +261,7 @@ func TestRateCaps(t *testing.T) {
 	if d := m.Pause(100); d != 200*time.Millisecond {
 		t.Errorf("100 events at 500/s: pause %s, want 200ms", d)
 	}
-	w := newWebhookSink("https://hooks.example.net/secret", "s", 6, false, false, map[string]struct{}{})
+	w := newWebhookSink("https://hooks.example.net/secret", "s", 6, false, false, &seenSet{set: map[string]struct{}{}}, zerolog.Nop())
 	if d := w.Pause(10); d != 0 {
 		t.Errorf("no POST made: pause %s, want 0", d)
 	}
@@ -275,8 +275,9 @@ func TestRateCaps(t *testing.T) {
 }
 
 func TestWebhookAlertsOfABatch(t *testing.T) {
-	seen := map[string]struct{}{"192.0.2.1": {}}
-	w := newWebhookSink("https://h.example.net/", "s", 6, true, false, seen)
+	seen, _ := loadSeen("", 10)
+	seen.add("192.0.2.1")
+	w := newWebhookSink("https://h.example.net/", "s", 6, true, false, seen, zerolog.Nop())
 	evs := []event.Event{
 		{ID: 1, SrcIP: "192.0.2.1", Action: event.Connect},
 		{ID: 2, SrcIP: "192.0.2.2", Action: event.Connect},
@@ -289,7 +290,7 @@ func TestWebhookAlertsOfABatch(t *testing.T) {
 	if len(fresh) != 1 || fresh[0] != "192.0.2.2" {
 		t.Errorf("fresh %v", fresh)
 	}
-	if len(seen) != 1 {
+	if seen.len() != 1 {
 		t.Error("addresses marked seen before the POST succeeded")
 	}
 }

@@ -26,7 +26,7 @@ import (
 // unprivileged user both the agent and the exporter run as).
 const (
 	MQTTCursorFile    = "export-mqtt.cursor"
-	WebhookCursorFile = "export-webhook.cursor"
+	WebhookCursorFile = "export-webhook.cursor" // SeenFile beside it
 	SensorIDFile      = "export-sensor-id"
 )
 
@@ -92,13 +92,20 @@ func (x *Exporter) Run(ctx context.Context) error {
 		start(x.mqtt)
 	}
 	if s.Export.WebhookURL != "" {
-		// Kept across reconnections, so an address is announced once.
-		seen := map[string]struct{}{}
+		// Kept across reconnections and, in SeenFile, across restarts,
+		// so an address is announced once.
+		seen, err := loadSeen(filepath.Join(dir, SeenFile), maxSeen)
+		if err != nil {
+			// Alerts matter more than their repeats: start with none
+			// remembered (the file is replaced at the first POST).
+			x.Log.Warn().Err(err).Msg("webhook: known addresses may be announced again")
+			seen = &seenSet{path: filepath.Join(dir, SeenFile), max: maxSeen, set: map[string]struct{}{}}
+		}
 		x.mu.Lock()
 		x.webhook = &Pump{Name: "webhook", Source: x.Source, CursorPath: filepath.Join(dir, WebhookCursorFile),
 			Batch: s.Export.BatchSize, Interval: s.Export.Interval, Log: x.Log,
 			Connect: func(context.Context) (Sink, error) {
-				return newWebhookSink(s.Export.WebhookURL, sensor, s.Export.WebhookRate, s.Export.WebhookLogin, withCreds, seen), nil
+				return newWebhookSink(s.Export.WebhookURL, sensor, s.Export.WebhookRate, s.Export.WebhookLogin, withCreds, seen, x.Log), nil
 			}}
 		x.webhook.st.Target = redactURL(s.Export.WebhookURL)
 		x.mu.Unlock()

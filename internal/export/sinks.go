@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/minipot/minipot/internal/event"
 )
 
@@ -56,11 +58,6 @@ type AlertDoc struct {
 	Alerts []Alert `json:"alerts"`
 }
 
-// maxSeen bounds the addresses the webhook remembers as already
-// announced; past it the memory starts over (an address may then be
-// announced again, never one missed).
-const maxSeen = 16384
-
 // webhookSink POSTs the alerts found in a batch. It needs no connection:
 // "connected" means the last POST was answered 2xx.
 type webhookSink struct {
@@ -69,9 +66,10 @@ type webhookSink struct {
 	client          *http.Client
 	logins          bool
 	withCredentials bool
-	seen            map[string]struct{} // addresses already announced
-	rate            int                 // POSTs per minute at most
-	posted          bool                // the last Send made a POST
+	seen            *seenSet // addresses already announced
+	rate            int      // POSTs per minute at most
+	posted          bool     // the last Send made a POST
+	log             zerolog.Logger
 }
 
 // Pause spaces POSTs so that at most rate are made a minute; a batch with
@@ -83,8 +81,8 @@ func (s *webhookSink) Pause(int) time.Duration {
 	return time.Minute / time.Duration(max(s.rate, 1))
 }
 
-func newWebhookSink(url, sensor string, rate int, logins, withCredentials bool, seen map[string]struct{}) *webhookSink {
-	return &webhookSink{url: url, sensor: sensor, rate: rate, logins: logins, withCredentials: withCredentials, seen: seen,
+func newWebhookSink(url, sensor string, rate int, logins, withCredentials bool, seen *seenSet, log zerolog.Logger) *webhookSink {
+	return &webhookSink{url: url, sensor: sensor, rate: rate, logins: logins, withCredentials: withCredentials, seen: seen, log: log,
 		client: &http.Client{Timeout: 15 * time.Second,
 			// An alert goes to the URL configured, nowhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -97,8 +95,7 @@ func (s *webhookSink) alerts(evs []event.Event) ([]Alert, []string) {
 	for i := range evs {
 		e := &evs[i]
 		a := Alert{ID: e.ID, TS: e.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Service: e.Service, SrcIP: e.SrcIP}
-		_, known := s.seen[e.SrcIP]
-		if !known && !batchSeen[e.SrcIP] {
+		if !s.seen.has(e.SrcIP) && !batchSeen[e.SrcIP] {
 			batchSeen[e.SrcIP] = true
 			fresh = append(fresh, e.SrcIP)
 			a.Kind = "new_address"
@@ -146,11 +143,10 @@ func (s *webhookSink) Send(ctx context.Context, evs []event.Event) error {
 		return fmt.Errorf("webhook %s answered %s", redactURL(s.url), resp.Status)
 	}
 	s.posted = true
-	if len(s.seen)+len(fresh) > maxSeen {
-		clear(s.seen)
-	}
-	for _, ip := range fresh {
-		s.seen[ip] = struct{}{}
+	if err := s.seen.addAll(fresh); err != nil {
+		// The alerts went: failing the batch would POST them again. The
+		// addresses stay remembered until the exporter stops.
+		s.log.Warn().Err(err).Msg("webhook: the addresses announced are not kept across a restart")
 	}
 	return nil
 }

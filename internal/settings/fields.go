@@ -56,6 +56,7 @@ var fields = []field{
 	{"limits", "body_max", func(s *Settings) any { return &s.Limits.BodyMax }, 0, 1 << 30, "largest HTTP request body skipped on a kept-alive connection", nil},
 	{"limits", "body_excerpt", func(s *Settings) any { return &s.Limits.BodyExcerpt }, 0, 1024, "bytes of a request body recorded", nil},
 	{"limits", "requests", func(s *Settings) any { return &s.Limits.Requests }, 1, 1 << 20, "HTTP requests per kept-alive connection", nil},
+	{"limits", "ssh_handshakes", func(s *Settings) any { return &s.Limits.SSHHandshakes }, 0, 1 << 10, "SSH connections in their key exchange or login at once (0: 30, as Dropbear); more are closed at once", nil},
 
 	{"store", "path", func(s *Settings) any { return &s.Store.Path }, 1, 4096, "SQLite file of the events", nil},
 	{"store", "max_age", func(s *Settings) any { return &s.Store.MaxAge }, 0, 0, "delete events older than this (0: keep)", nil},

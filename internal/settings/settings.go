@@ -69,6 +69,10 @@ type Limits struct {
 	BodyMax       int // largest HTTP body skipped on a kept-alive connection
 	BodyExcerpt   int // bytes of a request body recorded
 	Requests      int // HTTP requests per kept-alive connection
+	// SSHHandshakes is how many SSH connections may be in their key
+	// exchange or login at once (0: 30, Dropbear's MAX_UNAUTH_CLIENTS):
+	// each costs a key exchange, milliseconds of a router's CPU.
+	SSHHandshakes int
 }
 
 // Store holds section store: the event database.
@@ -136,6 +140,7 @@ func Defaults() Settings {
 			BodyMax:       1 << 20,
 			BodyExcerpt:   512,
 			Requests:      100,
+			SSHHandshakes: 30,
 		},
 		Store: Store{
 			Path:    "/var/lib/minipot/events.db",

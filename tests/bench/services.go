@@ -46,9 +46,9 @@ func newServices(a *agentProc, bin string, dur time.Duration, idle int) error {
 		name, port, greeting string
 		n                    int
 	}{
-		// The SSH fake serves at most ssh.MaxUnauth connections at once,
+		// The SSH fake serves at most ssh.DefaultHandshakes connections at once,
 		// so that is all an idle SSH flood can hold.
-		{"FTP", "1390", "220 ", idle}, {"SMTP", "1394", "220 ", idle}, {"SSH", "1391", "SSH-2.0-", min(idle, ssh.MaxUnauth)},
+		{"FTP", "1390", "220 ", idle}, {"SMTP", "1394", "220 ", idle}, {"SSH", "1391", "SSH-2.0-", min(idle, ssh.DefaultHandshakes)},
 	} {
 		if err := idleService(bin, s.name, s.port, s.greeting, s.n); err != nil {
 			return err
@@ -90,7 +90,7 @@ var sshClient = &xssh.ClientConfig{
 }
 
 // errAtLimit is a connection the fake closed before its banner: more than
-// ssh.MaxUnauth were in their handshake.
+// ssh.DefaultHandshakes were in their handshake.
 var errAtLimit = errors.New("closed at the handshake limit")
 
 func sshAttempt(c net.Conn) error {
@@ -147,7 +147,7 @@ func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration,
 	n := ok.Load()
 	fmt.Printf("%-37s%.0f/s (%d attempts, %d failed)\n", label, float64(n)/el, n, failed.Load())
 	if l := limited.Load(); l > 0 {
-		fmt.Printf("  closed at the %d-handshake limit:  %d connections\n", ssh.MaxUnauth, l)
+		fmt.Printf("  closed at the %d-handshake limit:  %d connections\n", ssh.DefaultHandshakes, l)
 	}
 	fmt.Printf("  CPU per attempt:                   agent %s, clients %s\n", perOp(cpu()-server0, n), perOp(selfCPU()-self0, n))
 	if e := firstErr.Load(); e != nil {

@@ -66,6 +66,9 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 	time.Sleep(time.Second)
 	rss0 := a.rssKB()
 	fmt.Printf("idle agent RSS:                      %d KB\n", rss0)
+	if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+		fmt.Printf("  %s\n", m)
+	}
 
 	for _, part := range []struct {
 		name string
@@ -388,6 +391,9 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 	rss := a.rssKB()
 	fmt.Printf("RSS with %d idle telnet connections: %d KB (%.1f KB per connection)\n",
 		n, rss, float64(rss-rss0)/float64(n))
+	if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+		fmt.Printf("  %s\n", m)
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -399,6 +405,9 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 		time.Sleep(time.Until(start.Add(at)))
 		rss := a.rssKB()
 		fmt.Printf("RSS %2.0f s after they closed:         %d KB (%+d KB from idle)\n", at.Seconds(), rss, rss-rss0)
+		if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+			fmt.Printf("  %s\n", m)
+		}
 	}
 	return nil
 }

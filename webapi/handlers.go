@@ -207,8 +207,12 @@ type StoreState struct {
 	// to stay within MaxSize, and a damaged store moved aside at start.
 	Evicted   uint64 `json:"evicted"`
 	Recovered string `json:"recovered,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Note      string `json:"note,omitempty"`
+	// State and Problem come from the agent's report too: "unavailable"
+	// while it cannot open the store (its fakes serve on), and why.
+	State   string `json:"state,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +264,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
 		doc.Store.Evicted, doc.Store.Recovered = rep.Store.Evicted, rep.Store.Recovered
+		doc.Store.State, doc.Store.Problem = rep.Store.State, rep.Store.Problem
 		if rep.Store.Path != "" && !samePath(rep.Store.Path, doc.Store.Path) {
 			doc.Store.Note = "the agent writes to " + rep.Store.Path + " until it restarts (a new store.path takes effect then)"
 		}

@@ -202,6 +202,7 @@ function storeLine(st) {
     (st.max_size ? ' of at most ' + mib(st.max_size) + ' (the oldest go first)' : '') + '.';
   if (st.evicted) text += ' ' + st.evicted + ' old events made room since the agent started.';
   if (st.recovered) text += ' Warning: ' + st.recovered + '.';
+  if (st.state === 'unavailable') text = 'Warning: ' + (st.problem || 'the agent cannot open its store') + '.';
   $('store-size').textContent = text;
 }
 

@@ -276,6 +276,13 @@ return view.extend({
 				}, [ _('Apply the settings file') ])
 			]));
 
+		/* The agent serves on without a store it may not use (another
+		 * program's file at store.path): the owner must act. */
+		if (st && st.store && st.store.state == 'unavailable')
+			msgs.push(E('p', { 'id': 'minipot-store-problem' }, [ _('No events are being stored.'), ' ', txt(st.store.problem) ]));
+		else if (st && st.store && st.store.recovered)
+			msgs.push(E('p', { 'id': 'minipot-store-problem' }, [ txt(st.store.recovered) ]));
+
 		if (st && st.settings && st.settings.valid === false)
 			msgs.push(E('p', {}, [ _('The settings file has invalid options; saving here repairs them.') ]));
 

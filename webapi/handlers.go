@@ -483,13 +483,17 @@ func parseTime(v string, now time.Time) (time.Time, error) {
 
 // StatsDoc is /api/v1/stats.
 type StatsDoc struct {
-	Since                time.Time      `json:"since"`
-	Until                time.Time      `json:"until"`
-	Events               int64          `json:"events"`
-	CredentialsCollected bool           `json:"credentials_collected"`
-	Services             []ServiceStats `json:"services"`
-	Hourly               []HourStats    `json:"hourly"`
-	Top                  TopStats       `json:"top"`
+	Since                time.Time `json:"since"`
+	Until                time.Time `json:"until"`
+	Events               int64     `json:"events"`
+	CredentialsCollected bool      `json:"credentials_collected"`
+	// Partial: the statistics outgrew their share of store.max_size and
+	// count only the events stored since CountedSince.
+	Partial      bool           `json:"partial,omitempty"`
+	CountedSince *time.Time     `json:"counted_since,omitempty"`
+	Services     []ServiceStats `json:"services"`
+	Hourly       []HourStats    `json:"hourly"`
+	Top          TopStats       `json:"top"`
 }
 
 // ServiceStats counts one service's events in the window. Attempts are
@@ -599,6 +603,9 @@ func attempts(m map[event.Action]int64) int64 { return m[event.Login] + m[event.
 func statsDoc(sum store.Summary, creds bool) StatsDoc {
 	doc := StatsDoc{Since: sum.Since, Until: sum.Until, Events: sum.Events, CredentialsCollected: creds,
 		Services: []ServiceStats{}, Hourly: []HourStats{}}
+	if sum.Partial {
+		doc.Partial, doc.CountedSince = true, &sum.CountedSince
+	}
 	for _, svc := range settings.Services() {
 		m := sum.Services[svc.Key]
 		ss := ServiceStats{Service: svc.Key, Connections: m[event.Connect], Attempts: attempts(m), Actions: map[string]int64{}}

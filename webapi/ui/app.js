@@ -323,6 +323,13 @@ async function loadAttacks() {
     call('GET', '/events?limit=' + (showAll ? 25 : 200)),
   ]);
   chart(st.hourly || []);
+  // A flood outgrew the statistics' share of the store: they count only
+  // the newest events.
+  $('stats-partial').hidden = !st.partial;
+  $('stats-partial').textContent = st.partial
+    ? 'Too many distinct values to count them all within the store size: these figures count the events stored since ' +
+      new Date(st.counted_since).toLocaleString() + ' only.'
+    : '';
   const top = st.top || {};
   fill('top-sources', (top.sources || []).map((s) => [s.value, s.count]), 'No attacks yet.', 2);
   const pairs = top.pairs || [];

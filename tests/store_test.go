@@ -127,6 +127,12 @@ func TestAgentForeignStore(t *testing.T) {
 	if !strings.Contains(b.stderr.String(), "store unavailable") {
 		t.Errorf("the log does not say the store is unavailable:\n%s", tail(b.stderr.String(), 2000))
 	}
+	// A reload while the file is still there tries the store again and
+	// leaves the file alone; it also rewrites the status report at once.
+	b.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the reload tried the store again", func() (bool, string) {
+		return strings.Count(b.stderr.String(), "store unavailable") >= 2, ""
+	})
 	api := startAPI(t, b)
 	var doc struct {
 		Store struct {

@@ -178,6 +178,12 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		level = levelOverride
 	}
 	log := newLogger(stderr, level)
+	// Before anything slow (the store's integrity check): a reload that
+	// comes while the agent starts is kept for later, not its death (the
+	// default action of SIGHUP).
+	sigs := make(chan os.Signal, 4) // a stop behind a reload is not lost
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	_, envLimit := os.LookupEnv("GOMEMLIMIT")
 	budget := applyMemoryBudget(s, envLimit)
 	log.Info().Int64("soft_limit_mib", budget>>20).Bool("from_env", envLimit).Msg("memory budget")
@@ -228,9 +234,6 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		defer func() { stop(); <-done }()
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	// Memory back after a burst of connections (memory.go).
 	reclaimCtx, stopReclaim := context.WithCancel(context.Background())
 	defer stopReclaim()

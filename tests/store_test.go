@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	_ "modernc.org/sqlite"
 
 	"github.com/minipot/minipot/agent/telnet/bot"
@@ -145,6 +146,13 @@ func TestAgentForeignStore(t *testing.T) {
 		return doc.Store.State == "unavailable" && strings.Contains(doc.Store.Problem, "another program's SQLite database") &&
 			doc.Store.Dropped > 0, fmt.Sprintf("%+v", doc.Store)
 	})
+	// The owner's page says it too.
+	br := startBrowser(t, "")
+	if err := br.run(20*time.Second, chromedp.Navigate("http://"+api.Addr+"/#token=e2e-token-0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	br.waitFor("the page loads", `document.body.dataset.ready === "1"`)
+	br.waitFor("the page says no events are stored", `document.getElementById("store-size").textContent.includes("another program's SQLite database")`)
 	if got, err := os.ReadFile(a.DB); err != nil || !bytes.Equal(got, foreign) {
 		t.Fatalf("the foreign file changed: %v", err)
 	}

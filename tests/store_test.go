@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +155,17 @@ func TestAgentForeignStore(t *testing.T) {
 	}
 	br.waitFor("the page loads", `document.body.dataset.ready === "1"`)
 	br.waitFor("the page says no events are stored", `document.getElementById("store-size").textContent.includes("another program's SQLite database")`)
+	// And LuCI's view, through rpcd's ubus stand-in.
+	mux := http.NewServeMux()
+	mux.Handle("/ubus", newUbusStandin(t, api.Socket))
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.Handle("/luci-static/", http.FileServer(http.Dir("../luci-app/htdocs")))
+	mux.Handle("/standin/", http.StripPrefix("/standin/", http.FileServer(http.Dir("luci-standin"))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	br.navigate(srv.URL + "/standin/index.html?view=view.minipot.datacollection")
+	br.waitFor("the LuCI view renders", `window.__luci && (window.__luci.ready || window.__luci.error)`)
+	br.waitFor("LuCI says no events are stored", `(document.getElementById("minipot-store-problem") || {textContent: ""}).textContent.includes("another program's SQLite database")`)
 	if got, err := os.ReadFile(a.DB); err != nil || !bytes.Equal(got, foreign) {
 		t.Fatalf("the foreign file changed: %v", err)
 	}

@@ -196,3 +196,27 @@ func TestAgentForeignStore(t *testing.T) {
 		t.Fatalf("the moved foreign file changed: %v", err)
 	}
 }
+
+// A new store.max_size applies on reload: the agent reopens its store with
+// the new bound, keeps the events stored so far, and goes on storing.
+func TestAgentMaxSizeReload(t *testing.T) {
+	a := startAgent(t, nil)
+	if r, err := bot.Attempt(context.Background(), a.Addr("23tcp"), "root", "before"); err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("attempt: %+v, %v", r, err)
+	}
+	a.find(t, 1, logins("23tcp"))
+	a.UCI("set", "ucollect.store.max_size=4")
+	a.UCI("commit", "ucollect")
+	a.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the store is reopened with the new bound", func() (bool, string) {
+		return strings.Contains(a.stderr.String(), "store reopened with the new store.max_size") &&
+			strings.Contains(a.stderr.String(), "max_size_mib=4"), ""
+	})
+	if r, err := bot.Attempt(context.Background(), a.Addr("23tcp"), "root", "after"); err != nil || r.Outcome != bot.Rejected {
+		t.Fatalf("attempt after the reload: %+v, %v", r, err)
+	}
+	got := a.find(t, 2, logins("23tcp"))
+	if got[0].Password != "after" || got[1].Password != "before" {
+		t.Errorf("stored passwords %q, %q; want after, before", got[0].Password, got[1].Password)
+	}
+}

@@ -58,6 +58,13 @@ test:
 # (tests/bench/drivers.sh: amd64, qemu-arm, qemu-mipsel).
 bench: build cross
 	$(GO) run ./tests/bench -bin bin/minipot
+	@# The agent's RSS idle, with 1,000 idle connections and under a telnet
+	@# flood, per architecture under qemu-user: the emulator's own memory is
+	@# in every figure, so qemu-x86_64 with the amd64 binary is the yardstick.
+	@set -e; for e in "qemu-x86_64 bin/minipot" "qemu-arm dist/minipot-linux-armv7" "qemu-mipsel dist/minipot-linux-mipsle"; do \
+		set -- $$e; echo "== agent under $$1"; \
+		$(GO) run ./tests/bench -emu $$1 -bin $$2 -only idle,telnet -idle 1000 -d 5s; \
+	done
 	$(GO) test -run '^$$' -bench 'Write|Emit' -benchtime 1000000x ./internal/store/
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/telnet/ ./agent/httpd/
 	$(GO) test -run '^$$' -bench Queries1M -benchtime 20x ./webapi/

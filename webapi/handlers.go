@@ -214,8 +214,12 @@ type StoreState struct {
 	// to stay within MaxSize, and a damaged store moved aside at start.
 	Evicted   uint64 `json:"evicted"`
 	Recovered string `json:"recovered,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Note      string `json:"note,omitempty"`
+	// State and Problem come from the agent's report too: "unavailable"
+	// while it cannot open the store (its fakes serve on), and why.
+	State   string `json:"state,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
@@ -267,6 +271,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if repErr == nil {
 		doc.Store.Written, doc.Store.Dropped = rep.Store.Written, rep.Store.Dropped
 		doc.Store.Evicted, doc.Store.Recovered = rep.Store.Evicted, rep.Store.Recovered
+		doc.Store.State, doc.Store.Problem = rep.Store.State, rep.Store.Problem
 		if rep.Store.Path != "" && !samePath(rep.Store.Path, doc.Store.Path) {
 			doc.Store.Note = "the agent writes to " + rep.Store.Path + " until it restarts (a new store.path takes effect then)"
 		}
@@ -479,10 +484,14 @@ type StatsDoc struct {
 	CredentialsCollected bool      `json:"credentials_collected"`
 	// CredentialsHidden: collecting is off, and events of the window
 	// stored while it was on hold credentials the top lists leave out.
-	CredentialsHidden bool           `json:"credentials_hidden"`
-	Services          []ServiceStats `json:"services"`
-	Hourly            []HourStats    `json:"hourly"`
-	Top               TopStats       `json:"top"`
+	CredentialsHidden bool `json:"credentials_hidden"`
+	// Partial: the statistics outgrew their share of store.max_size and
+	// count only the events stored since CountedSince.
+	Partial      bool           `json:"partial,omitempty"`
+	CountedSince *time.Time     `json:"counted_since,omitempty"`
+	Services     []ServiceStats `json:"services"`
+	Hourly       []HourStats    `json:"hourly"`
+	Top          TopStats       `json:"top"`
 }
 
 // ServiceStats counts one service's events in the window. Attempts are
@@ -610,6 +619,9 @@ func attempts(m map[event.Action]int64) int64 { return m[event.Login] + m[event.
 func statsDoc(sum store.Summary, creds bool) StatsDoc {
 	doc := StatsDoc{Since: sum.Since, Until: sum.Until, Events: sum.Events, CredentialsCollected: creds,
 		Services: []ServiceStats{}, Hourly: []HourStats{}}
+	if sum.Partial {
+		doc.Partial, doc.CountedSince = true, &sum.CountedSince
+	}
 	for _, svc := range settings.Services() {
 		m := sum.Services[svc.Key]
 		ss := ServiceStats{Service: svc.Key, Connections: m[event.Connect], Attempts: attempts(m), Actions: map[string]int64{}}

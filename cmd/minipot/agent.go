@@ -176,29 +176,20 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		level = levelOverride
 	}
 	log := newLogger(stderr, level)
+	// Before anything slow (the store's integrity check): a reload that
+	// comes while the agent starts is kept for later, not its death (the
+	// default action of SIGHUP).
+	sigs := make(chan os.Signal, 4) // a stop behind a reload is not lost
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	_, envLimit := os.LookupEnv("GOMEMLIMIT")
 	budget := applyMemoryBudget(s, envLimit)
 	log.Info().Int64("soft_limit_mib", budget>>20).Bool("from_env", envLimit).Msg("memory budget")
 
-	st, err := store.Open(s.Store.Path, storeOptions(s, log))
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	if msg := st.Recovered(); msg != "" {
-		log.Error().Str("path", s.Store.Path).Msg("store: " + msg)
-	}
-	log.Info().Str("path", s.Store.Path).Str("sqlite", store.Driver).Int("max_size_mib", s.Store.MaxSize).Msg("store open")
-	// The store written until restart, as the report must say: a reload
-	// with a new store.path does not move it, and the API purges only the
-	// store the agent writes.
-	storePath := s.Store.Path
-	if abs, err := filepath.Abs(storePath); err == nil {
-		storePath = abs
-	}
-	defer func() {
-		st.Close()
-		log.Info().Uint64("written", st.Written()).Uint64("dropped", st.Dropped()).Msg("store closed")
-	}()
+	// A store that cannot be opened leaves the fakes running without one
+	// (livestore.go); the report and the log say why.
+	st := openLiveStore(s, log)
+	defer st.close()
 
 	a := agent.New(log, withEventLog(st, log), makeHandlers(s, log))
 	defer a.Close()
@@ -211,8 +202,7 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 	rl := &report.Loop{Dir: runDir, Every: reportEvery,
 		Live: func(r *report.Report) {
 			r.Services, r.Connections = a.Status(), a.Counters()
-			r.Store = report.StoreCounters{Path: storePath, Written: st.Written(), Dropped: st.Dropped(),
-				Evicted: st.Evicted(), Recovered: st.Recovered()}
+			r.Store = st.counters()
 		},
 		OnError: func(err error) { log.Warn().Err(err).Msg("status report") },
 	}
@@ -242,14 +232,17 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		defer func() { stop(); <-done }()
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	// Memory back after a burst of connections (memory.go).
 	reclaimCtx, stopReclaim := context.WithCancel(context.Background())
 	defer stopReclaim()
 	go func() {
-		var rec reclaimer
+		rec := reclaimer{release: func() {
+			ctx, cancel := context.WithTimeout(reclaimCtx, 5*time.Second)
+			defer cancel()
+			if err := st.releaseMemory(ctx); err != nil {
+				log.Debug().Err(err).Msg("memory")
+			}
+		}}
 		t := time.NewTicker(reclaimEvery)
 		defer t.Stop()
 		for {
@@ -280,13 +273,9 @@ func serveAgent(dir uci.Dir, runDir, levelOverride string, dev bool, stdout, std
 		if dev {
 			devLoopback(&next, stderr)
 		}
-		if !sameFile(next.Store.Path, storePath) {
-			log.Warn().Str("path", next.Store.Path).Str("writing", storePath).Msg("reload: a new store.path takes effect at restart")
+		if st.reload(next) {
+			log.Warn().Str("path", next.Store.Path).Str("writing", st.counters().Path).Msg("reload: a new store.path takes effect at restart")
 		}
-		if next.Store.MaxSize != s.Store.MaxSize {
-			log.Warn().Int("max_size", next.Store.MaxSize).Msg("reload: a new store.max_size takes effect at restart")
-		}
-		st.SetRetention(next.Store.MaxAge, int64(next.Store.MaxRows))
 		applyMemoryBudget(next, envLimit)
 		if err := a.Apply(next); err != nil {
 			log.Error().Err(err).Msg("reload: some services could not start")

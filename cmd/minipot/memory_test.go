@@ -25,19 +25,27 @@ func TestMemoryBudget(t *testing.T) {
 }
 
 func TestReclaimer(t *testing.T) {
-	var r reclaimer
-	for _, step := range []struct {
+	released := 0
+	r := reclaimer{release: func() { released++ }}
+	for i, step := range []struct {
 		open int
 		want bool
 	}{
 		{10, false}, {5000, false}, {4000, false}, // still above half the peak
-		{100, true}, // the burst is over
-		{90, false}, // not a burst
-		{1000, false}, {10, true},
+		{100, true},              // the burst is over
+		{90, false}, {90, false}, // not a burst; the second pass is due
+		{90, true},                                         // settleTicks after the first
+		{90, false}, {90, false}, {90, false}, {90, false}, // nothing more
+		{1000, false}, {10, true}, // a second burst
 		{40, false}, {0, false}, // fewer than reclaimMin closed
+		{0, true}, // its second pass
 	} {
 		if got := r.observe(step.open); got != step.want {
-			t.Errorf("observe(%d) = %v, want %v (peak %d)", step.open, got, step.want, r.peak)
+			t.Errorf("step %d: observe(%d) = %v, want %v (peak %d)", i, step.open, got, step.want, r.peak)
 		}
+	}
+	// Each pass gives SQLite's memory back before the collection.
+	if released != 4 {
+		t.Errorf("release called %d times, want 4 (once per pass)", released)
 	}
 }

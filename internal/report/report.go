@@ -55,7 +55,12 @@ type Counters struct {
 
 // StoreCounters are the event store's totals since the agent started.
 type StoreCounters struct {
-	Path    string `json:"path"`
+	Path string `json:"path"`
+	// State is "open" while the agent writes the store, "unavailable"
+	// while it has none (its fakes serve on; their events count as
+	// dropped); Problem then says why and what the owner can do.
+	State   string `json:"state,omitempty"`
+	Problem string `json:"problem,omitempty"`
 	Written uint64 `json:"written"`
 	Dropped uint64 `json:"dropped"`
 	// Evicted counts events deleted to keep within store.max_size.

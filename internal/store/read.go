@@ -110,7 +110,7 @@ func openReader(path string, check bool) (*Reader, error) {
 	}
 	// A few concurrent API requests; every connection has its own page cache.
 	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(2)
+	db.SetMaxIdleConns(readerIdle)
 	r := &Reader{path: abs, db: db}
 	v, err := userVersion(context.Background(), db)
 	switch {
@@ -126,6 +126,15 @@ func openReader(path string, check bool) (*Reader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// readerIdle is how many idle connections a Reader keeps open.
+const readerIdle = 2
+
+// closeIdle closes the idle connections, and their page caches with them.
+func (r *Reader) closeIdle() {
+	r.db.SetMaxIdleConns(0)
+	r.db.SetMaxIdleConns(readerIdle)
 }
 
 // Close closes the Reader's connections.

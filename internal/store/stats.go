@@ -94,6 +94,10 @@ type Stats struct {
 	// summaries hold.
 	lastID, minID, minTS int64
 	counted              int64
+	// floor: only events above this id are counted (0: all). It rises
+	// when the summaries outgrow maxBytes; the answers are then partial
+	// (Summary.Partial) until retention has deleted every event below it.
+	floor int64
 
 	// stale makes the next refresh start over; set without the lock so
 	// that a purge never waits for a refresh.
@@ -215,16 +219,42 @@ func (s *Stats) Refresh(ctx context.Context, check bool) error {
 	return s.refresh(ctx, check)
 }
 
+// floorTries bounds how often one refresh halves what it counts before it
+// gives up: a sixteenth of the events not fitting means the share is far
+// too small for them.
+const floorTries = 4
+
 // refresh is Refresh with the lock held. A refresh that finds its file at
-// maxBytes leaves the summaries to be rebuilt next time (retention may
-// have made room by then) and says why.
+// maxBytes starts over counting only the newer half of the events it was
+// counting (see floor), and so on up to floorTries times: the owner gets
+// statistics of the newest events, marked as partial, rather than none.
+// Only past that does it fail, saying why; the summaries are then rebuilt
+// next time (retention may have made room by then).
 func (s *Stats) refresh(ctx context.Context, check bool) error {
-	err := withCtxErr(ctx, s.refreshLocked(ctx, check))
-	if isFull(err) {
+	for try := 0; ; try++ {
+		err := withCtxErr(ctx, s.refreshLocked(ctx, check))
+		if !isFull(err) {
+			return err
+		}
 		s.stale.Store(true)
-		return fmt.Errorf("statistics need more than their share of store.max_size (%d bytes): %w", s.maxBytes, err)
+		if try == floorTries {
+			return fmt.Errorf("statistics need more than their share of store.max_size (%d bytes), even for the newest sixteenth of the events: %w", s.maxBytes, err)
+		}
+		if err := s.raiseFloor(ctx); err != nil {
+			return err
+		}
 	}
-	return err
+}
+
+// raiseFloor halves the events to be counted, keeping the newer half.
+func (s *Stats) raiseFloor(ctx context.Context) error {
+	var lo, hi sql.NullInt64
+	if err := idRange(ctx, s.r.db, &lo, &hi); err != nil {
+		return withCtxErr(ctx, fmt.Errorf("statistics: %w", err))
+	}
+	from := max(s.floor, lo.Int64-1)
+	s.floor = from + max((hi.Int64-from)/2, 1)
+	return nil
 }
 
 func (s *Stats) refreshLocked(ctx context.Context, check bool) error {
@@ -258,6 +288,7 @@ func (s *Stats) refreshLocked(ctx context.Context, check bool) error {
 	}
 	if maxID.Int64 < s.lastID {
 		// Ids never go back in a store: this is another file.
+		s.floor = 0
 		if err := s.reset(ctx); err != nil {
 			return err
 		}
@@ -278,7 +309,7 @@ func (s *Stats) refreshLocked(ctx context.Context, check bool) error {
 		// count(*) without a condition walks the small ts index; the
 		// events above lastID arrived after the snapshot started, which
 		// a read transaction does not see.
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE id > ?", s.floor).Scan(&n); err != nil {
 			return fmt.Errorf("statistics: %w", err)
 		}
 		if n != s.counted {
@@ -302,7 +333,7 @@ func (s *Stats) reset(ctx context.Context) error {
 			return fmt.Errorf("statistics: reset: %w", err)
 		}
 	}
-	s.lastID, s.minID, s.minTS, s.counted = 0, 0, 0, 0
+	s.lastID, s.minID, s.minTS, s.counted = s.floor, 0, 0, 0
 	return nil
 }
 
@@ -627,6 +658,11 @@ type Summary struct {
 	Pairs        []Pair
 	URLs         []Count // requests to the HTTP fakes per URL
 	Targets      []Count // requests to the proxy fakes per target
+	// Partial: the summaries outgrew their share of store.max_size, so
+	// they count only the events stored since CountedSince (an hour
+	// boundary); older stored events are left out of every figure.
+	Partial      bool
+	CountedSince time.Time
 }
 
 // Summary refreshes the summaries and answers for the window.
@@ -678,6 +714,11 @@ func (s *Stats) Summary(ctx context.Context, w Window) (_ Summary, err error) {
 		Since:    time.UnixMilli(h0 * hourMS).UTC(),
 		Until:    time.UnixMilli(h1 * hourMS).UTC(),
 		Services: map[string]map[event.Action]int64{},
+	}
+	// Events at or below the floor are still stored: the answer leaves
+	// them out.
+	if s.floor > 0 && s.floor >= s.minID && lo.Valid {
+		sum.Partial, sum.CountedSince = true, time.UnixMilli(lo.Int64*hourMS).UTC()
 	}
 	if !lo.Valid || h1 <= lo.Int64 || h0 > hi.Int64 {
 		return sum, nil

@@ -426,3 +426,80 @@ func TestWithCtxErr(t *testing.T) {
 		t.Errorf("nil error became %v", got)
 	}
 }
+
+// Statistics whose summaries outgrow their share (every request a URL of
+// its own) answer for the newest events that fit, marked as partial,
+// rather than fail; with room for everything they count everything.
+func TestStatsPastTheirShare(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const total = 6000
+	t0 := time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
+	for i := range total {
+		st.Emit(&event.Event{Time: t0.Add(time.Duration(i) * (48 * time.Hour / total)), Service: "80tcp", Port: 80,
+			SrcIP: fmt.Sprintf("198.51.%d.%d", i/250%250, i%250), ConnID: int64(i), Action: event.Request, Method: "GET",
+			URL: fmt.Sprintf("/flood/%d/%0100d", i, i)})
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, c := range []struct {
+		name     string
+		maxBytes int64
+		partial  bool
+	}{
+		{"room for all", 0, false},
+		{"a small share", 1 << 20, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stats, err := OpenStats(r, t.TempDir(), c.maxBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stats.Close()
+			sum, err := stats.Summary(context.Background(), Window{})
+			if err != nil {
+				t.Fatalf("summary: %v", err)
+			}
+			if sum.Partial != c.partial {
+				t.Fatalf("partial %v, want %v (%d events counted)", sum.Partial, c.partial, sum.Events)
+			}
+			if !c.partial {
+				if sum.Events != total {
+					t.Fatalf("%d events counted, want %d", sum.Events, total)
+				}
+				return
+			}
+			if sum.Events < total/16 || sum.Events >= total {
+				t.Fatalf("%d of %d events counted: not the newest part that fits", sum.Events, total)
+			}
+			// The newest are counted, and the oldest left out.
+			newest := t0.Add(time.Duration(total-1) * (48 * time.Hour / total))
+			if !sum.CountedSince.After(t0) || sum.CountedSince.After(newest) {
+				t.Errorf("counted since %v: not within the events' %v to %v", sum.CountedSince, t0, newest)
+			}
+			for _, u := range sum.URLs {
+				var n int
+				if _, err := fmt.Sscanf(u.Value, "/flood/%d/", &n); err != nil || n < total-int(sum.Events)-total/10 {
+					t.Errorf("URL %q counted: older than the counted part", u.Value)
+				}
+			}
+			// A second answer comes from the same summaries.
+			again, err := stats.Summary(context.Background(), Window{})
+			if err != nil || again.Events != sum.Events || !again.Partial {
+				t.Errorf("second summary: %d events, partial %v, %v", again.Events, again.Partial, err)
+			}
+			t.Logf("%d of %d events counted, since %v", sum.Events, total, sum.CountedSince)
+		})
+	}
+}

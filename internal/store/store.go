@@ -56,8 +56,12 @@ var ErrClosed = errors.New("store closed")
 // Options tune a Store. Zero values take the defaults below; negative
 // values are an error.
 type Options struct {
-	// QueueSize bounds the events waiting for the writer (default 16384,
-	// about 4.5 MiB allocated up front).
+	// QueueSize bounds the events waiting for the writer (default 16384).
+	// The queue holds pointers (128 KiB up front): an event's memory is
+	// taken when it is emitted and given back once it is written, so a
+	// burst leaves no resident ring of event copies behind (a queue of
+	// values kept 280 bytes per slot resident after any burst that went
+	// round it once: 4.5 MiB at the default).
 	QueueSize int
 	// QueueBytes bounds the memory of the events waiting for the writer or
 	// being written, text included (default 16 MiB). Emit drops past either
@@ -167,7 +171,7 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
-	queue  chan event.Event
+	queue  chan *event.Event
 	queued atomic.Int64 // bytes of events queued or in the writer's batch
 	ops    chan op
 	stop   chan struct{}
@@ -301,7 +305,7 @@ func open(abs string, opt Options, seed int64) (*Store, error) {
 		opt:    opt,
 		reader: r,
 		db:     db,
-		queue:  make(chan event.Event, opt.QueueSize),
+		queue:  make(chan *event.Event, opt.QueueSize),
 		ops:    make(chan op),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -334,8 +338,15 @@ func (s *Store) Emit(e *event.Event) {
 		s.dropped.Add(1)
 		return
 	}
+	if len(s.queue) == cap(s.queue) { // full: no copy to make
+		s.queued.Add(-size)
+		s.dropped.Add(1)
+		return
+	}
+	p := new(event.Event)
+	*p = *e
 	select {
-	case s.queue <- *e:
+	case s.queue <- p:
 	default:
 		s.queued.Add(-size)
 		s.dropped.Add(1)
@@ -428,6 +439,26 @@ func (s *Store) SetRetention(maxAge time.Duration, maxRows int64) {
 	case s.retainNow <- struct{}{}:
 	default: // a pass is already due
 	}
+}
+
+// ReleaseMemory has SQLite give back what it holds beyond its current needs
+// after a burst: the writer's page cache and lookaside (PRAGMA
+// shrink_memory, between two batches) and the idle connections of the
+// agent's reader, which are closed (the next read opens one). With
+// modernc.org/sqlite the freed memory returns to the system except what
+// its allocator keeps for reuse (up to 4 MiB per size class); with
+// github.com/ncruces/go-sqlite3 it stays in SQLite's own heap for the next
+// burst.
+func (s *Store) ReleaseMemory(ctx context.Context) error {
+	err := s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, "PRAGMA shrink_memory")
+		return err
+	})
+	s.reader.closeIdle()
+	if err != nil {
+		return fmt.Errorf("release store memory: %w", err)
+	}
+	return nil
 }
 
 // Query is (*Reader).Query on the agent's own handle.

@@ -846,3 +846,35 @@ func TestOpenReaderBeforeSetup(t *testing.T) {
 		t.Errorf("OpenReader of a store not set up: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// Emit keeps a copy: the caller may reuse its event at once (the queue
+// holds pointers). ReleaseMemory runs between batches and the writer goes
+// on; on a closed store it says so.
+func TestEmitCopiesAndReleaseMemory(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	e := event.Event{Time: time.Now(), Service: "23tcp", Port: 23, SrcIP: "192.0.2.7", Action: event.Login, Username: "first"}
+	s.Emit(&e)
+	e.Username = "changed after Emit"
+	if err := s.ReleaseMemory(ctx); err != nil {
+		t.Fatalf("ReleaseMemory: %v", err)
+	}
+	e.Username = "second"
+	s.Emit(&e)
+	flush(t, s)
+	got, _, err := s.Query(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range got {
+		names = append(names, g.Username)
+	}
+	if len(names) != 2 || names[0] != "second" || names[1] != "first" {
+		t.Fatalf("stored usernames %q, want [second first]", names)
+	}
+	s.Close()
+	if err := s.ReleaseMemory(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("ReleaseMemory on a closed store: %v, want ErrClosed", err)
+	}
+}

@@ -62,7 +62,7 @@ type writer struct {
 	conn   *sql.Conn
 	insert *sql.Stmt // one event
 	multi  *sql.Stmt // insertRows events
-	batch  []event.Event
+	batch  []*event.Event
 	args   []any
 
 	// minID and maxID bound the ids in the table: maxID is the last id
@@ -89,7 +89,7 @@ func newWriter(path string, db *sql.DB, opt Options, seed int64, walPages int) (
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	w := &writer{opt: opt, conn: conn, path: path, budget: BudgetFor(opt.MaxSize), lowWater: int64(walPages)*4096 + 256<<10, batch: make([]event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
+	w := &writer{opt: opt, conn: conn, path: path, budget: BudgetFor(opt.MaxSize), lowWater: int64(walPages)*4096 + 256<<10, batch: make([]*event.Event, 0, min(opt.BatchSize, 256)), args: make([]any, columns*insertRows)}
 	if err := w.init(ctx, path, seed); err != nil {
 		w.close()
 		return nil, err
@@ -329,11 +329,12 @@ func (w *writer) flush() {
 	}
 	var size int64
 	for i := range w.batch {
-		size += eventSize(&w.batch[i])
+		size += eventSize(w.batch[i])
 	}
 	w.s.queued.Add(-size)
-	clear(w.batch) // let the text be collected
+	clear(w.batch) // let the events be collected
 	w.batch = w.batch[:0]
+	clear(w.args) // and the last statement's values
 }
 
 // writeBatch inserts the batch in one transaction, and in the same
@@ -355,7 +356,7 @@ func (w *writer) writeBatch() (err error) {
 			st, n = w.insert, 1
 		}
 		for i := range n {
-			w.bind(w.args[i*columns:(i+1)*columns], &rest[i])
+			w.bind(w.args[i*columns:(i+1)*columns], rest[i])
 		}
 		if res, err = st.ExecContext(ctx, w.args[:n*columns]...); err != nil {
 			return fmt.Errorf("insert: %w", err)

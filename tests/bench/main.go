@@ -39,7 +39,8 @@ func main() {
 	bin := flag.String("bin", "bin/minipot", "the minipot binary")
 	dur := flag.Duration("d", 10*time.Second, "duration of each load run")
 	idle := flag.Int("idle", 5000, "idle telnet connections to hold")
-	only := flag.String("only", "", "run one part: idle, telnet, http, services or reference")
+	only := flag.String("only", "", "run only these parts, comma-separated: idle, telnet, http, services, reference, fair")
+	flag.StringVar(&emulator, "emu", "", "run -bin under this emulator (qemu-arm, qemu-mipsel, qemu-x86_64 as the yardstick): its RSS figures then include the emulator's own memory")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -66,6 +67,9 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 	time.Sleep(time.Second)
 	rss0 := a.rssKB()
 	fmt.Printf("idle agent RSS:                      %d KB\n", rss0)
+	if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+		fmt.Printf("  %s\n", m)
+	}
 
 	for _, part := range []struct {
 		name string
@@ -77,8 +81,9 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 		{"services", func() error { return newServices(a, bin, dur, min(idle, 2000)) }},
 		{"reference", func() error { return references(dur) }},
 		{"fair", func() error { return fairShare(bin) }},
+		{"idle-default", func() error { return idleDefault(bin) }},
 	} {
-		if only != "" && only != part.name {
+		if only != "" && !slices.Contains(strings.Split(only, ","), part.name) {
 			continue
 		}
 		if err := part.run(); err != nil {
@@ -90,6 +95,9 @@ func runAll(bin string, dur time.Duration, idle int, only string) error {
 	printRatios()
 	return nil
 }
+
+// emulator, if set, runs the agent: a qemu-user binary (-emu).
+var emulator string
 
 // rates holds each run's rate by label, for the ratios to the yardsticks.
 var rates = map[string]float64{}
@@ -273,6 +281,9 @@ func startAgentWith(bin, conf, addr string) (*agentProc, error) {
 	}
 	a := &agentProc{dir: dir, stderr: &strings.Builder{}, done: make(chan struct{})}
 	a.cmd = exec.Command(bin, "agent", "-c", dir, "--allow-root")
+	if emulator != "" {
+		a.cmd = exec.Command(emulator, bin, "agent", "-c", dir, "--allow-root")
+	}
 	out, _ := a.cmd.StdoutPipe()
 	errPipe, _ := a.cmd.StderrPipe()
 	if err := a.cmd.Start(); err != nil {
@@ -364,6 +375,39 @@ func (a *agentProc) rssKB() int {
 // idleConns opens n telnet connections from many source addresses, reads
 // each greeting, and reports what they cost the agent.
 func idleConns(a *agentProc, n int, rss0 int) error {
+	return idleConnsTo(a, host, n, rss0, func(i int) net.IP { return net.IPv4(127, 1, byte(i/250), byte(1+i%250)) })
+}
+
+// idleDefault is idleConns on an agent with the default limits: 512
+// connections, each from a network of its own (the per-network limit is
+// 64), the most a router with the defaults ever holds. What stays after a
+// burst grows with its peak (goroutine and poller records the Go runtime
+// keeps for reuse), which max_connections bounds.
+func idleDefault(bin string) error {
+	const defHost = "127.0.0.204"
+	a, err := startAgentWith(bin, `
+config fakes 'fakes'
+	option enabled '1'
+config agent 'agent'
+	option listen '%[1]s'
+	option login_delay '0'
+config store 'store'
+	option path '%[2]s'
+`, defHost)
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	time.Sleep(time.Second)
+	rss0 := a.rssKB()
+	fmt.Printf("default limits, idle agent RSS:      %d KB\n", rss0)
+	return idleConnsTo(a, defHost, settings.Defaults().Limits.MaxConns, rss0, func(i int) net.IP { return net.IPv4(127, byte(2+i/250), byte(i%250), 1) })
+}
+
+// idleConnsTo opens n telnet connections to the agent on addr, the i-th
+// from src(i), reads each greeting, and reports what they cost the agent
+// and what stays after they close.
+func idleConnsTo(a *agentProc, addr string, n int, rss0 int, src func(int) net.IP) error {
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -372,9 +416,8 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 	}()
 	buf := make([]byte, 64)
 	for i := 0; i < n; i++ {
-		src := &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(1+i%250))}
-		d := net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}
-		c, err := d.Dial("tcp", net.JoinHostPort(host, "1392"))
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src(i)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", net.JoinHostPort(addr, "1392"))
 		if err != nil {
 			return fmt.Errorf("idle connection %d: %w", i, err)
 		}
@@ -388,6 +431,9 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 	rss := a.rssKB()
 	fmt.Printf("RSS with %d idle telnet connections: %d KB (%.1f KB per connection)\n",
 		n, rss, float64(rss-rss0)/float64(n))
+	if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+		fmt.Printf("  %s\n", m)
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -399,14 +445,38 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 		time.Sleep(time.Until(start.Add(at)))
 		rss := a.rssKB()
 		fmt.Printf("RSS %2.0f s after they closed:         %d KB (%+d KB from idle)\n", at.Seconds(), rss, rss-rss0)
+		if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
+			fmt.Printf("  %s\n", m)
+		}
 	}
 	return nil
 }
 
 // telnetLoad runs 50 Mirai-style bots for dur: connect, negotiate, user,
 // password, "Login incorrect", close.
+// It reports the agent's largest RSS during the flood, sampled every
+// 100 ms.
 func telnetLoad(a *agentProc, dur time.Duration) error {
-	return botLoad("telnet login attempts, 50 bots:", net.JoinHostPort(host, "1392"), "agent", a.cpu, dur)
+	stop := make(chan struct{})
+	peak := make(chan int)
+	go func() {
+		most := 0
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- most
+				return
+			case <-t.C:
+				most = max(most, a.rssKB())
+			}
+		}
+	}()
+	err := botLoad("telnet login attempts, 50 bots:", net.JoinHostPort(host, "1392"), "agent", a.cpu, dur)
+	close(stop)
+	fmt.Printf("  agent RSS during the flood:        at most %d KB\n", <-peak)
+	return err
 }
 
 // botLoad runs 50 bots against addr for dur and reports the rate and the

@@ -238,6 +238,7 @@ function storeLine(st) {
   if (st.recovered) text += ' Warning: ' + st.recovered + '.';
   if (st.error) text += ' The store cannot be read: ' + st.error + '.';
   if (st.note) text += ' Note: ' + st.note + '.';
+  if (st.state === 'unavailable') text = 'Warning: ' + (st.problem || 'the agent cannot open its store') + '.';
   $('store-size').textContent = text;
 }
 
@@ -555,6 +556,13 @@ async function loadStats() {
   const { data: st } = await call('GET', '/stats?top=' + TOP + '&since=' + encodeURIComponent(win.since));
   if (win.range !== range) return; // the owner switched meanwhile
   chartData = { stats: st, win };
+  // A flood outgrew the statistics' share of the store: they count only
+  // the newest events.
+  $('stats-partial').hidden = !st.partial;
+  $('stats-partial').textContent = st.partial
+    ? 'Too many distinct values to count them all within the store size: these figures count the events stored since ' +
+      FMT.dateTime.format(new Date(st.counted_since)) + ' only.'
+    : '';
   drawChart();
   const top = st.top || {};
   // An address opens its events: the filter below, set to it.

@@ -81,7 +81,8 @@ return view.extend({
 		/* The note is rebuilt only when what it says changes: a poll must
 		 * not swap a button away under the owner's finger. */
 		const noteKey = JSON.stringify([ st && st.agent && [ st.agent.running, st.agent.in_sync, st.agent.note ],
-			st && st.settings && [ st.settings.valid, st.settings.errors ] ]);
+			st && st.settings && [ st.settings.valid, st.settings.errors ],
+			st && st.store && [ st.store.state, st.store.problem, st.store.recovered ] ]);
 
 		this.renderExportState(st);
 
@@ -104,6 +105,13 @@ return view.extend({
 					'click': ui.createHandlerFn(this, 'handleApplyFile')
 				}, [ _('Apply the settings file') ])
 			]));
+
+		/* The agent serves on without a store it may not use (another
+		 * program's file at store.path): the owner must act. */
+		if (st && st.store && st.store.state == 'unavailable')
+			msgs.push(E('p', { 'id': 'minipot-store-problem' }, [ common.txt(_('No events are being stored.')), ' ', common.txt(st.store.problem) ]));
+		else if (st && st.store && st.store.recovered)
+			msgs.push(E('p', { 'id': 'minipot-store-problem' }, [ common.txt(st.store.recovered) ]));
 
 		/* Each invalid option by its name, with the API's reason. */
 		if (st && st.settings && st.settings.valid === false)

@@ -96,7 +96,27 @@ func seedDevConfig(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	if err := os.WriteFile(path, devConfig, 0o644); err != nil {
+	// make run starts the agent, the API and the exporter at once, and
+	// each seeds the file: written under a name of its own and renamed,
+	// so none reads it half-written (an empty file is a valid one, with
+	// the router's default store path).
+	tmp, err := os.CreateTemp(dir, ".ucollect-*")
+	if err != nil {
+		return fmt.Errorf("write development config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(devConfig); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write development config: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write development config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write development config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write development config: %w", err)
 	}
 	return nil

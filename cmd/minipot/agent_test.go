@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -28,6 +31,59 @@ func TestEveryServerHasAHandler(t *testing.T) {
 	for name := range servers {
 		if !used[name] {
 			t.Errorf("handler for %s, which no service uses", name)
+		}
+	}
+}
+
+// TestSeedDevConfigAtomic: make run's three processes seed the
+// development config at once; a reader meanwhile finds no file or the
+// whole of it, never a part (an empty file would be read as the router's
+// defaults, store path included).
+func TestSeedDevConfigAtomic(t *testing.T) {
+	for range 20 {
+		dir := filepath.Join(t.TempDir(), "config")
+		path := filepath.Join(dir, settings.Package)
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		var seen []int
+		var mu sync.Mutex
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if data, err := os.ReadFile(path); err == nil {
+					mu.Lock()
+					seen = append(seen, len(data))
+					mu.Unlock()
+				}
+			}
+		}()
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := seedDevConfig(dir); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		if data, err := os.ReadFile(path); err != nil || !bytes.Equal(data, devConfig) {
+			t.Fatalf("seeded file: %v, %d bytes", err, len(data))
+		}
+		mu.Lock()
+		for _, n := range seen {
+			if n != len(devConfig) {
+				t.Fatalf("a reader saw %d bytes of the %d-byte development config", n, len(devConfig))
+			}
+		}
+		mu.Unlock()
+		if left, _ := filepath.Glob(filepath.Join(dir, ".ucollect-*")); len(left) != 0 {
+			t.Errorf("temporary files left: %v", left)
 		}
 	}
 }

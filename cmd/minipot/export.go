@@ -44,6 +44,10 @@ func runExport(args []string, stdout, stderr io.Writer) int {
 	}
 	if *dev {
 		*confDir, *runDir = devConfigDir, devRunDir
+		if err := seedDevConfig(*confDir); err != nil {
+			fmt.Fprintln(stderr, "minipot export:", err)
+			return 1
+		}
 	}
 	if err := serveExport(uci.Dir{Path: *confDir}, *runDir, stderr); err != nil {
 		fmt.Fprintln(stderr, "minipot export:", err)

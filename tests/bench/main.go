@@ -124,15 +124,7 @@ func printRatios() {
 // reconnect a second after being evicted, as a botnet would.
 func fairShare(bin string) error {
 	const fairHost = "127.0.0.203"
-	a, err := startAgentWith(bin, `
-config fakes 'fakes'
-	option enabled '1'
-config agent 'agent'
-	option listen '%[1]s'
-	option login_delay '0'
-config store 'store'
-	option path '%[2]s'
-`, fairHost)
+	a, err := startAgentWith(bin, defaultLimitsConfig, fairHost)
 	if err != nil {
 		return err
 	}
@@ -378,14 +370,10 @@ func idleConns(a *agentProc, n int, rss0 int) error {
 	return idleConnsTo(a, host, n, rss0, func(i int) net.IP { return net.IPv4(127, 1, byte(i/250), byte(1+i%250)) })
 }
 
-// idleDefault is idleConns on an agent with the default limits: 512
-// connections, each from a network of its own (the per-network limit is
-// 64), the most a router with the defaults ever holds. What stays after a
-// burst grows with its peak (goroutine and poller records the Go runtime
-// keeps for reuse), which max_connections bounds.
-func idleDefault(bin string) error {
-	const defHost = "127.0.0.204"
-	a, err := startAgentWith(bin, `
+// defaultLimitsConfig is an agent's settings file with every limit at its
+// default and no login delay; startAgentWith fills in the listen address
+// and the store path.
+const defaultLimitsConfig = `
 config fakes 'fakes'
 	option enabled '1'
 config agent 'agent'
@@ -393,7 +381,16 @@ config agent 'agent'
 	option login_delay '0'
 config store 'store'
 	option path '%[2]s'
-`, defHost)
+`
+
+// idleDefault is idleConns on an agent with the default limits: 512
+// connections, each from a network of its own (the per-network limit is
+// 64), the most a router with the defaults ever holds. What stays after a
+// burst grows with its peak (goroutine and poller records the Go runtime
+// keeps for reuse), which max_connections bounds.
+func idleDefault(bin string) error {
+	const defHost = "127.0.0.204"
+	a, err := startAgentWith(bin, defaultLimitsConfig, defHost)
 	if err != nil {
 		return err
 	}

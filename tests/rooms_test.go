@@ -27,6 +27,7 @@ var rooms = []room{
 	{"agent", []string{module + "/webapi", module + "/internal/firewall", module + "/internal/store", "os/exec"},
 		"the agent faces the internet: it records through event.Sink, it never changes the firewall or runs commands"},
 	{"webapi", []string{module + "/agent"}, "the API reads the agent's report (internal/report), never the agent's code"},
+	{"internal/atomicfile", []string{module}, "writing a file whole is all it knows: every part may use it"},
 	{"internal/redact", []string{"os", "net", "log", module + "/internal/settings", module + "/internal/store"},
 		"the credential rule is text in, text out: the agent, the API and the exporter apply the same one"},
 }

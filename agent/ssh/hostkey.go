@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/minipot/minipot/internal/atomicfile"
 )
 
 // The host key files, in OpenSSH's format, named as OpenSSH names them.
@@ -69,27 +71,7 @@ func generate(path string, gen func() (crypto.Signer, error)) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("ssh host key: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".hostkey-*")
-	if err != nil {
-		return nil, fmt.Errorf("ssh host key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("ssh host key: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("ssh host key: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("ssh host key: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("ssh host key: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("ssh host key: %w", err)
 	}
 	return data, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/minipot/minipot/agent/smtp"
 	"github.com/minipot/minipot/agent/ssh"
 	"github.com/minipot/minipot/agent/telnet"
+	"github.com/minipot/minipot/internal/atomicfile"
 	"github.com/minipot/minipot/internal/report"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
@@ -97,27 +98,10 @@ func seedDevConfig(dir string) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	// make run starts the agent, the API and the exporter at once, and
-	// each seeds the file: written under a name of its own and renamed,
-	// so none reads it half-written (an empty file is a valid one, with
-	// the router's default store path).
-	tmp, err := os.CreateTemp(dir, ".ucollect-*")
-	if err != nil {
-		return fmt.Errorf("write development config: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(devConfig); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write development config: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write development config: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write development config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write development config: %w", err)
+	// each seeds the file: written whole, so none reads it half-written
+	// (an empty file is a valid one, with the router's default store path).
+	if err := atomicfile.Write(path, devConfig, 0o644); err != nil {
+		return fmt.Errorf("development config: %w", err)
 	}
 	return nil
 }

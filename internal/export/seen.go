@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/minipot/minipot/internal/atomicfile"
 )
 
 // SeenFile holds, beside the webhook's cursor, the addresses the webhook
@@ -127,5 +129,5 @@ func (s *seenSet) addAll(ips []string) error {
 		b.WriteString(ip)
 		b.WriteByte('\n')
 	}
-	return writeAtomic(s.path, []byte(b.String()), 0o600)
+	return atomicfile.Write(s.path, []byte(b.String()), 0o600)
 }

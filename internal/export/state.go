@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/minipot/minipot/internal/atomicfile"
 )
 
 // Cursor is an outbox position kept in a small file beside the store,
@@ -46,7 +48,7 @@ func LoadCursor(path string) (Cursor, error) {
 // Save writes the cursor atomically: temp file, fsync, rename.
 func (c Cursor) Save(path string) error {
 	data, _ := json.Marshal(c)
-	return writeAtomic(path, append(data, '\n'), 0o600)
+	return atomicfile.Write(path, append(data, '\n'), 0o600)
 }
 
 // SensorID returns the configured id, or else the random one kept in
@@ -71,7 +73,7 @@ func SensorID(configured, path string) (string, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	if err := writeAtomic(path, []byte(id+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("keep sensor id: %w", err)
 	}
 	return id, nil
@@ -97,33 +99,6 @@ func readSmall(path string) ([]byte, error) {
 		return nil, err
 	}
 	return buf[:n], nil
-}
-
-// writeAtomic replaces path with data so that a reader, or the file after
-// a crash, is either the old content or the new one, never half of it.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // SinkStatus is one destination's state, as the status file and /status
@@ -164,7 +139,7 @@ func WriteStatus(dir string, s Status) error {
 	if err != nil {
 		return fmt.Errorf("encode export status: %w", err)
 	}
-	return writeAtomic(filepath.Join(dir, StatusFile), append(data, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, StatusFile), append(data, '\n'), 0o644)
 }
 
 // ReadStatus reads the report from the runtime folder.

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/minipot/minipot/internal/atomicfile"
 	"github.com/minipot/minipot/internal/settings"
 )
 
@@ -385,32 +385,10 @@ func (n *NFTables) syncInclude(p nftPlan) (changed bool, err error) {
 	if rerr == nil && string(have) == want {
 		return false, nil
 	}
-	if err := writeAtomic(n.opts.FW4Include, []byte(want)); err != nil {
+	if err := atomicfile.Write(n.opts.FW4Include, []byte(want), 0o644); err != nil {
 		return false, fmt.Errorf("write the fw4 include: %w", err)
 	}
 	return true, nil
-}
-
-// writeAtomic replaces path with data (mode 0644): a temporary file in the
-// same folder, renamed over it, so that fw4 never reads half a file.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".minipot-fw4-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func (n *NFTables) plan(ctx context.Context, s settings.Settings) (nftPlan, Facts, []string, error) {
@@ -464,7 +442,7 @@ func (n *NFTables) Apply(ctx context.Context, s settings.Settings) (Changes, err
 	if script != "" {
 		if _, _, err := n.nftRun(ctx, &ch.Calls, script, "-f", "-"); err != nil {
 			if changed && oldErr == nil {
-				writeAtomic(n.opts.FW4Include, old)
+				atomicfile.Write(n.opts.FW4Include, old, 0o644)
 			} else if changed {
 				os.Remove(n.opts.FW4Include)
 			}

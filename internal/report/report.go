@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/minipot/minipot/internal/atomicfile"
 )
 
 // Report is the agent's state as one JSON document.
@@ -84,24 +86,8 @@ func Write(dir string, r Report) error {
 	if err != nil {
 		return fmt.Errorf("encode agent report: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".agent-*.json")
-	if err != nil {
-		return fmt.Errorf("write agent report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write agent report: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write agent report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write agent report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, File)); err != nil {
-		return fmt.Errorf("write agent report: %w", err)
+	if err := atomicfile.Write(filepath.Join(dir, File), append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("agent report: %w", err)
 	}
 	return nil
 }

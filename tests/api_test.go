@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minipot/minipot/internal/settings"
 )
 
 // apiProc is a running `minipot api` beside an agent.
@@ -361,5 +364,92 @@ func TestAPIRefusesWhatItShould(t *testing.T) {
 	out, err = exec.Command(minipotBin, "api", "-c", a.Dir, "--socket", p.Socket+"3", "--listen", "127.0.0.1:0", "--token-file", p.TokenFile).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "read by others") {
 		t.Errorf("a token file others can read: %v %s", err, out)
+	}
+}
+
+// TestAPIListenFromSettings: a router owner opens the API's page with uci
+// alone (api.listen), no init-script edit: `minipot api` as the init
+// script starts it listens there, creates the token file (mode 0600) it
+// names, and asks for that token; an invalid api.listen is refused by the
+// API and named in /status, and TCP stays closed.
+func TestAPIListenFromSettings(t *testing.T) {
+	a := startAgent(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	tokenFile := filepath.Join(t.TempDir(), "minipot", "api.token")
+	a.UCI("set", "ucollect.api=api")
+	a.UCI("set", "ucollect.api.listen="+addr)
+	a.UCI("set", "ucollect.api.token_file="+tokenFile)
+	a.UCI("commit", "ucollect")
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	start := func() (*exec.Cmd, *syncBuffer) {
+		out := &syncBuffer{}
+		cmd := exec.Command(minipotBin, "api", "-c", a.Dir, "--run-dir", filepath.Join(a.Dir, "run"), "--socket", sock)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, out
+	}
+	cmd, out := start()
+	var token []byte
+	eventually(t, 10*time.Second, "the API creates the token file", func() (bool, string) {
+		token, err = os.ReadFile(tokenFile)
+		return err == nil && len(bytes.TrimSpace(token)) >= 32, out.String()
+	})
+	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode: %v, %v", fi.Mode(), err)
+	}
+	get := func(tok string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/health", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	eventually(t, 10*time.Second, "the API answers on api.listen with the token", func() (bool, string) {
+		code, err := get(string(bytes.TrimSpace(token)))
+		return err == nil && code == 200, fmt.Sprint(code, err, out.String())
+	})
+	if code, err := get(""); err != nil || code != 401 {
+		t.Errorf("without the token: %d, %v; want 401", code, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	// Not a loopback address: refused, named, and no TCP at all.
+	a.UCI("set", "ucollect.api.listen=0.0.0.0:"+strings.Split(addr, ":")[1])
+	a.UCI("commit", "ucollect")
+	_, out = start()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	eventually(t, 10*time.Second, "/status names api.listen", func() (bool, string) {
+		resp, err := client.Get("http://localhost/api/v1/status")
+		if err != nil {
+			return false, err.Error() + out.String()
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Settings struct{ Errors []settings.FieldError }
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		return slices.ContainsFunc(st.Settings.Errors, func(e settings.FieldError) bool {
+			return e.Field == "api.listen" && strings.Contains(e.Message, "loopback")
+		}), fmt.Sprintf("%+v", st.Settings.Errors)
+	})
+	if _, err := get(string(bytes.TrimSpace(token))); err == nil {
+		t.Error("the API listens on TCP although api.listen is not a loopback address")
 	}
 }

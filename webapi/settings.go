@@ -32,6 +32,7 @@ type SettingsDoc struct {
 	Store          StoreDoc              `json:"store"`
 	Firewall       FirewallDoc           `json:"firewall"`
 	Export         ExportDoc             `json:"export"`
+	API            APIDoc                `json:"api"`
 	// Errors lists the file's invalid options (read-only): their
 	// defaults are shown instead.
 	Errors settings.Errors `json:"errors,omitempty"`
@@ -110,6 +111,13 @@ type ExportDoc struct {
 	WebhookURL   string `json:"webhook_url"`
 	WebhookRate  int    `json:"webhook_rate"`
 	WebhookLogin bool   `json:"webhook_login"`
+}
+
+// APIDoc is section api: the control API's TCP address and token file,
+// read when the API starts (a change applies at its restart).
+type APIDoc struct {
+	Listen    string `json:"listen"`
+	TokenFile string `json:"token_file"`
 }
 
 // docOf renders s. Every option of the fields table

@@ -12,11 +12,11 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/minipot/minipot/internal/firewall"
+	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/uci"
 	"github.com/minipot/minipot/webapi"
 )
@@ -92,6 +93,9 @@ func runAPI(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if !*dev {
+		fromSettings(&o, uci.Dir{Path: o.confDir}, set)
+	}
 	if o.manageFirewall && os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "minipot api: --firewall needs root: it changes the router's iptables rules")
 		return 1
@@ -101,6 +105,31 @@ func runAPI(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// fromSettings takes the TCP address and the token file from section api
+// of the settings file, where the flags (set) did not name them: a router
+// owner sets them with uci rather than in the init script. A token file
+// named there is created if missing, as the owner cannot be asked to make
+// one first. A file that does not load, or an invalid api option, leaves
+// o as the flags made it: the unix socket serves, and /status names the
+// problem.
+func fromSettings(o *apiOptions, dir uci.Dir, set map[string]bool) {
+	s, err := settings.Load(dir)
+	var errs settings.Errors
+	if err != nil && !errors.As(err, &errs) {
+		return // the file did not parse at all
+	}
+	if slices.ContainsFunc(errs, func(e settings.FieldError) bool { return strings.HasPrefix(e.Field, "api.") }) {
+		return
+	}
+	if set["listen"] || s.API.Listen == "" {
+		return
+	}
+	o.listen = s.API.Listen
+	if !set["token-file"] {
+		o.tokenFile, o.createMissingToken = s.API.TokenFile, true
+	}
 }
 
 func serveAPI(o apiOptions, stdout, stderr io.Writer) error {
@@ -270,21 +299,19 @@ func lookupGroup(g string) (int, error) {
 }
 
 // loopbackOnly refuses a TCP address other programs on the network could
-// reach: the API changes the router's settings.
+// reach: the API changes the router's settings (settings.LoopbackListen,
+// which api.listen is checked with too).
 func loopbackOnly(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--listen %q: %w", addr, err)
-	}
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
-		return fmt.Errorf("--listen %q: only a loopback address (127.0.0.1, ::1) is allowed", addr)
+	if why := settings.LoopbackListen(addr); why != "" {
+		return fmt.Errorf("--listen %s", why)
 	}
 	return nil
 }
 
 // readToken reads the bearer token. The file must be a regular file of
-// the API's own user that nobody else can read; in development a missing
-// one is created with a random token.
+// the API's own user that nobody else can read. With create (development,
+// or a file that api.token_file names) a missing one is created with a
+// random token.
 func readToken(path string, create bool) (string, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) && create {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,5 +171,41 @@ func TestAgentLogsWarnings(t *testing.T) {
 	if !strings.Contains(log.String(), "WRN") || !strings.Contains(log.String(), "option=limits.max_per_ipp") ||
 		!strings.Contains(log.String(), "did you mean limits.max_per_ip?") {
 		t.Errorf("log: %s", log.String())
+	}
+}
+
+// TestAPIFromSettings: section api fills what the flags left unset, and
+// nothing when it is invalid or the file does not parse.
+func TestAPIFromSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		flags      map[string]bool
+		want       apiOptions
+	}{
+		{"no api section", "config fakes 'fakes'\n", nil, apiOptions{}},
+		{"listen", "config api 'api'\n\toption listen '127.0.0.1:8377'\n", nil,
+			apiOptions{listen: "127.0.0.1:8377", tokenFile: "/etc/minipot/api.token", createMissingToken: true}},
+		{"listen and token file", "config api 'api'\n\toption listen '[::1]:8377'\n\toption token_file '/srv/tok'\n", nil,
+			apiOptions{listen: "[::1]:8377", tokenFile: "/srv/tok", createMissingToken: true}},
+		{"--listen wins", "config api 'api'\n\toption listen '127.0.0.1:8377'\n", map[string]bool{"listen": true}, apiOptions{}},
+		{"--token-file wins", "config api 'api'\n\toption listen '127.0.0.1:8377'\n", map[string]bool{"token-file": true},
+			apiOptions{listen: "127.0.0.1:8377"}},
+		{"not loopback", "config api 'api'\n\toption listen '0.0.0.0:8377'\n", nil, apiOptions{}},
+		{"relative token file", "config api 'api'\n\toption listen '127.0.0.1:8377'\n\toption token_file 'tok'\n", nil, apiOptions{}},
+		{"another option invalid", "config api 'api'\n\toption listen '127.0.0.1:8377'\nconfig store 'store'\n\toption max_size 'lots'\n", nil,
+			apiOptions{listen: "127.0.0.1:8377", tokenFile: "/etc/minipot/api.token", createMissingToken: true}},
+		{"does not parse", "config api 'api'\n\toption listen '127.0.0.1:8377\n", nil, apiOptions{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, settings.Package), []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var o apiOptions
+			fromSettings(&o, uci.Dir{Path: dir}, tc.flags)
+			if o != tc.want {
+				t.Errorf("%+v, want %+v", o, tc.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package settings
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +91,34 @@ var fields = []field{
 	{"export", "webhook_url", func(s *Settings) any { return &s.Export.WebhookURL }, 0, 2048, "http(s) URL that alerts are POSTed to; empty: no alerts", exportCheck("webhook_url")},
 	{"export", "webhook_rate", func(s *Settings) any { return &s.Export.WebhookRate }, 1, 600, "webhook POSTs per minute at most", nil},
 	{"export", "webhook_login", func(s *Settings) any { return &s.Export.WebhookLogin }, 0, 0, "alert on every login attempt, not only on new addresses", nil},
+
+	{"api", "listen", func(s *Settings) any { return &s.API.Listen }, 0, 64, "loopback address and port where the control API (and its page) also answers over TCP, with the bearer token of token_file; empty: its unix socket only", LoopbackListen},
+	{"api", "token_file", func(s *Settings) any { return &s.API.TokenFile }, 1, 4096, "file of the bearer token for api.listen, created with a random token (mode 0600) if missing", func(v string) string {
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Sprintf("%q is not an absolute path", v)
+		}
+		return ""
+	}},
+}
+
+// LoopbackListen says why addr is not a loopback host:port the control
+// API may listen on over TCP, or "" for one (or empty: no TCP). TCP is
+// open to every local program, so never another address.
+func LoopbackListen(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return fmt.Sprintf("%q: only a loopback address (127.0.0.1, ::1) is allowed", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%q: the port must be a number from 1 to 65535", addr)
+	}
+	return ""
 }
 
 // legacyOptions are options of minipot's sections that Turris's

@@ -36,6 +36,15 @@ type Settings struct {
 	Store    Store
 	Firewall Firewall
 	Export   Export
+	API      API
+}
+
+// API holds section api: where the control API answers besides its unix
+// socket. It is read when `minipot api` starts (a change applies at its
+// restart); the command's --listen and --token-file win over it.
+type API struct {
+	Listen    string // loopback host:port for TCP with a bearer token; "": the unix socket only
+	TokenFile string // the token's file, created (mode 0600) if missing when Listen is set
 }
 
 // Agent holds section agent: how the fakes present themselves.
@@ -156,6 +165,7 @@ func Defaults() Settings {
 			WANZone: "wan",
 			IPv6:    true,
 		},
+		API: API{TokenFile: "/etc/minipot/api.token"},
 		Export: Export{
 			TopicPrefix: "minipot",
 			BatchSize:   100,

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -63,13 +62,6 @@ func benchAgent(b *testing.B, extra string) string {
 	}
 }
 
-func unixClient(sock string) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-}
-
 // benchUpdates times PATCH requests that switch 2323tcp off and on, each
 // validated, written (fsync), converged and confirmed by the agent.
 func benchUpdates(b *testing.B, client *http.Client) {
@@ -116,7 +108,7 @@ func BenchmarkSettingsUpdate(b *testing.B) {
 		srv := &http.Server{Handler: api.Handler(webapi.Access{}), ConnContext: webapi.ConnContext}
 		go srv.Serve(ln)
 		defer srv.Close()
-		benchUpdates(b, unixClient(sock))
+		benchUpdates(b, unixClient(sock, 30*time.Second))
 	})
 	b.Run("iptables", func(b *testing.B) {
 		if os.Geteuid() != 0 {
@@ -136,7 +128,7 @@ func BenchmarkSettingsUpdate(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-		client := unixClient(sock)
+		client := unixClient(sock, 30*time.Second)
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if resp, err := client.Get("http://localhost/api/v1/health"); err == nil {
 				resp.Body.Close()

@@ -76,10 +76,7 @@ func startAPIIn(t *testing.T, a *agentProc, ns, listen string) *apiProc {
 			t.Logf("api stderr:\n%s", tail(p.stderr.String(), 4000))
 		}
 	})
-	p.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", p.Socket)
-		}}}
+	p.client = unixClient(p.Socket, 20*time.Second)
 	eventually(t, 10*time.Second, "the API answers", func() (bool, string) {
 		resp, err := p.client.Get("http://localhost/api/v1/health")
 		if err != nil {
@@ -431,10 +428,7 @@ func TestAPIListenFromSettings(t *testing.T) {
 	a.UCI("set", "ucollect.api.listen=0.0.0.0:"+strings.Split(addr, ":")[1])
 	a.UCI("commit", "ucollect")
 	_, out = start()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
+	client := unixClient(sock, 5*time.Second)
 	eventually(t, 10*time.Second, "/status names api.listen", func() (bool, string) {
 		resp, err := client.Get("http://localhost/api/v1/status")
 		if err != nil {

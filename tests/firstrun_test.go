@@ -1,13 +1,10 @@
 package tests
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,10 +62,7 @@ func TestMakeRun(t *testing.T) {
 		}
 	})
 	sock := filepath.Join(dir, "var/run/api.sock")
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
+	client := unixClient(sock, 5*time.Second)
 	eventually(t, 20*time.Second, "the API reports the agent running", func() (bool, string) {
 		resp, err := client.Get("http://localhost/api/v1/status")
 		if err != nil {

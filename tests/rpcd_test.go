@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/minipot/minipot/internal/rpcd"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/minipot/minipot/internal/rpcd"
 )
 
 // rpcdCall runs the plugin the way rpcd does: `PLUGIN call METHOD`, the

@@ -1,10 +1,8 @@
 package tests
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -145,10 +143,7 @@ func startRouterAPI(t *testing.T, w *fwWorld, sock string) *http.Client {
 		}
 		w.minipot(nil, "remove")
 	})
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
+	c := unixClient(sock, 30*time.Second)
 	eventually(t, 15*time.Second, "the API answers", func() (bool, string) {
 		resp, err := c.Get("http://localhost/api/v1/health")
 		if err != nil {

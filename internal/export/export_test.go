@@ -122,6 +122,11 @@ type flakySink struct {
 	mu      sync.Mutex
 	got     []int64
 	failing bool
+	// onFail, if set, runs once inside the next failing Send: the pump
+	// fetches its next page only after it, which a change made from the
+	// test's goroutine could not promise (a page fetched before the change
+	// is delivered whole, rightly).
+	onFail func()
 }
 
 func (s *flakySink) Send(_ context.Context, evs []event.Event) error {
@@ -129,6 +134,11 @@ func (s *flakySink) Send(_ context.Context, evs []event.Event) error {
 	defer s.mu.Unlock()
 	if s.failing {
 		s.got = append(s.got, evs[0].ID) // delivered, never acknowledged
+		if f := s.onFail; f != nil {
+			s.onFail = nil
+			f()
+			s.failing = false
+		}
 		return errors.New("connection lost")
 	}
 	for _, e := range evs {
@@ -160,10 +170,10 @@ func TestPumpAtLeastOnceAndLostCounted(t *testing.T) {
 	if c := p.Status().Cursor; c != 25 {
 		t.Fatalf("cursor moved to %d without an acknowledgement", c)
 	}
-	// Retention deletes 26-30 while the receiver is down.
-	src.deleteFirst(30)
+	// Retention deletes 26-30 while the receiver is down; it comes back
+	// after that batch fails.
 	sink.mu.Lock()
-	sink.failing = false
+	sink.onFail = func() { src.deleteFirst(30) }
 	sink.mu.Unlock()
 	waitFor(t, func() bool { return p.Status().Cursor == 35 })
 	st := p.Status()

@@ -40,6 +40,7 @@ type Agent struct {
 	accepted atomic.Uint64
 	rejected atomic.Uint64
 	conns    sync.WaitGroup
+	park     *parker // nil: every connection gets its goroutine at once
 
 	mu       sync.Mutex
 	running  map[string]*listener
@@ -60,7 +61,7 @@ type listener struct {
 // New makes an agent that records into sink; it listens on nothing until
 // Apply.
 func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
-	return &Agent{
+	a := &Agent{
 		log:      log,
 		sink:     sink,
 		handlers: handlers,
@@ -71,6 +72,11 @@ func New(log zerolog.Logger, sink event.Sink, handlers HandlerFor) *Agent {
 		running:  make(map[string]*listener),
 		statuses: make(map[string]report.ServiceStatus),
 	}
+	var err error
+	if a.park, err = newParker(a); err != nil {
+		log.Debug().Err(err).Msg("idle connections keep a goroutine each")
+	}
+	return a
 }
 
 // Apply makes the listeners match s: services that became disabled stop
@@ -181,7 +187,8 @@ func (a *Agent) accept(l *listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		slot := a.lim.acquire(remoteIP(c), func() { c.Close() })
+		cn := &conn{c: c, pk: a.park}
+		slot := a.lim.acquire(remoteIP(c), cn.end)
 		if slot == nil {
 			a.rejected.Add(1)
 			if tc, ok := c.(*net.TCPConn); ok {
@@ -192,7 +199,13 @@ func (a *Agent) accept(l *listener) {
 		}
 		a.accepted.Add(1)
 		a.conns.Add(1)
-		s, unhook, err := a.open(l, c)
+		s, unhook, err := a.open(l, cn)
+		if p, ok := l.handler.(session.Patient); ok && err == nil && a.park != nil {
+			p.ReadsFirst(s)
+			if a.park.park(cn, l, s, unhook, slot) {
+				continue
+			}
+		}
 		go a.serve(l, s, unhook, slot, err)
 	}
 }
@@ -224,11 +237,11 @@ func (a *Agent) serve(l *listener, s *session.Session, unhook func() bool, slot 
 // its connect event and, for a service that speaks first, the greeting
 // (see session.Greeter). A greeting to a new connection never waits: its
 // send buffer is empty.
-func (a *Agent) open(l *listener, c net.Conn) (*session.Session, func() bool, error) {
+func (a *Agent) open(l *listener, cn *conn) (*session.Session, func() bool, error) {
 	id := a.boot | int64(a.seq.Add(1))
-	s := session.New(c, l.svc.Key, l.svc.Port, id, l.cfg.Load(), a.sink)
+	s := session.New(cn.c, l.svc.Key, l.svc.Port, id, l.cfg.Load(), a.sink)
 	s.SetCredentialGate(&a.creds)
-	unhook := context.AfterFunc(l.ctx, func() { c.Close() })
+	unhook := context.AfterFunc(l.ctx, cn.end)
 	s.Emit(event.Event{Action: event.Connect})
 	var err error
 	if g, ok := l.handler.(session.Greeter); ok {
@@ -290,4 +303,8 @@ func (a *Agent) Close() {
 	}
 	a.mu.Unlock()
 	a.conns.Wait()
+	if a.park != nil {
+		a.park.close()
+		a.park = nil
+	}
 }

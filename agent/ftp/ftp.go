@@ -85,6 +85,10 @@ func upper(verb []byte) string {
 var endings = linefake.Endings{Proto: "ftp", TooLong: tooLong,
 	Timeout: func(*session.Session) string { return timeout }}
 
+// ReadsFirst: after the greeting, vsftpd waits for a command
+// (session.Patient).
+func (*Handler) ReadsFirst(*session.Session) {}
+
 // Serve holds one FTP control conversation until the client quits, idles
 // out, sends an over-long line, or has failed the configured number of
 // logins. It sits under every blocked Read of an idle connection, as

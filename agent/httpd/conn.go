@@ -82,7 +82,7 @@ func (c *conn) release() {
 }
 
 func (c *conn) run(ctx context.Context) error {
-	c.s.ExpectRequest()
+	c.s.ExpectFirstRequest()
 	for {
 		done, err := c.process()
 		if done {

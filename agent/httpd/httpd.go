@@ -149,6 +149,10 @@ func ForService(key string, port int) session.Handler {
 	return nil
 }
 
+// ReadsFirst: an HTTP client speaks first (session.Patient), within the
+// header time from the connection.
+func (*Handler) ReadsFirst(s *session.Session) { s.ExpectFirstRequest() }
+
 // Serve converses with one connection until it closes, idles out, breaks
 // the protocol or reaches a limit. It does not close the connection.
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {

@@ -84,6 +84,21 @@ type Greeter interface {
 	Greet(s *Session) error
 }
 
+// A Patient Handler's Serve reads before it writes anything (after Greet,
+// for a Greeter): until the peer's first bytes come there is nothing for a
+// goroutine of its own to do, so the agent holds such a connection without
+// one, parked (agent/park_linux.go). A service that may speak first on its
+// goroutine (SSH's version line) must not be Patient: a client that waits
+// for the server would wait for ever.
+//
+// The agent calls ReadsFirst on the accept loop before it parks the
+// connection: it starts the time the peer has for its first bytes, if that
+// is not the login time every session starts under.
+type Patient interface {
+	Handler
+	ReadsFirst(s *Session)
+}
+
 // Session is one attacker connection. It is not safe for concurrent use.
 type Session struct {
 	conn     net.Conn
@@ -178,6 +193,16 @@ func (s *Session) ExpectLogin() { s.Expect(orDefault(s.cfg.Limits.Login, Default
 // take (Limits.Header).
 func (s *Session) ExpectRequest() { s.Expect(orDefault(s.cfg.Limits.Header, DefaultHeader)) }
 
+// ExpectFirstRequest is ExpectRequest timed from the connection: the first
+// request's time starts when the connection came, however long the agent
+// held it parked before its first bytes.
+func (s *Session) ExpectFirstRequest() {
+	s.ExpectRequest()
+	if t := s.start.Add(orDefault(s.cfg.Limits.Header, DefaultHeader)); t.Before(s.due) {
+		s.due = t
+	}
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
@@ -237,6 +262,21 @@ func (s *Session) Sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// ReadDeadline is when a Read started now would time out: the idle
+// timeout, or the end of the current Expect or of the session if sooner.
+// The agent ends a parked connection then, as Read would.
+func (s *Session) ReadDeadline() time.Time { return s.bound(s.cfg.Limits.Idle, s.due) }
+
+// Expire makes the next Read time out at once. The agent ends a
+// connection that idled out while parked so, through its handler's own
+// path for a timeout (FTP's "421 Timeout.").
+func (s *Session) Expire() { s.due = time.Now() }
+
+// Resume gives the session its connection back, as c, after the agent
+// held it parked: the same socket under a new descriptor, the one it had
+// closed.
+func (s *Session) Resume(c net.Conn) { s.conn = c }
 
 // Greeted reports whether the Greeter's Greet has run for this session.
 func (s *Session) Greeted() bool { return s.greeted }

@@ -142,6 +142,10 @@ type conn struct {
 var endings = linefake.Endings{Proto: "smtp", TooLong: lineTooLong,
 	Timeout: func(s *session.Session) string { return "421 4.4.2 " + hostname(s) + " Error: timeout exceeded\r\n" }}
 
+// ReadsFirst: after the greeting, Postfix waits for a command
+// (session.Patient).
+func (*Handler) ReadsFirst(*session.Session) {}
+
 // Serve holds one SMTP conversation until the client quits, idles out,
 // sends an over-long line or too many wrong commands. It sits under every
 // blocked Read of an idle connection, as linefake.Run does: its frame is

@@ -79,6 +79,10 @@ func hostname(h string) string {
 	return h
 }
 
+// ReadsFirst: after its greeting, BusyBox telnetd waits for the client's
+// answer (session.Patient).
+func (*Handler) ReadsFirst(*session.Session) {}
+
 // Serve holds one telnet conversation. It returns io.EOF when the peer
 // closed, nil when the server closed after the last attempt, the read or
 // write error on a timeout, and an error wrapping session.ErrLimit when the

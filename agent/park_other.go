@@ -17,5 +17,5 @@ type parked struct{}
 func newParker(*Agent) (*parker, error) { return nil, errors.New("parking needs Linux's epoll") }
 
 func (*parker) park(*conn, *listener, *session.Session, func() bool, *slot) bool { return false }
-func (*parker) end(*parked)                                                  {}
-func (*parker) close()                                                       {}
+func (*parker) end(*parked)                                                      {}
+func (*parker) close()                                                           {}

@@ -37,7 +37,15 @@ type limiter struct {
 	maxPerNet int
 	seq       uint64
 	evicted   atomic.Uint64
+	// grown: the maps held more than bigMaps entries since they were
+	// made. A Go map keeps its largest size, so a burst from thousands of
+	// addresses would stay; the maps are made anew when the last slot goes.
+	grown bool
 }
+
+// bigMaps is the size past which the limiter's maps are made anew once
+// empty: below it they are worth keeping.
+const bigMaps = 1024
 
 // slot is one connection's hold on the budget.
 type slot struct {
@@ -149,6 +157,7 @@ func (l *limiter) acquire(ip netip.Addr, close func()) *slot {
 	s.net = ns
 	l.perIP[ip]++
 	l.total++
+	l.grown = l.grown || len(l.perIP) > bigMaps
 	l.mu.Unlock()
 	if evict != nil {
 		evict()
@@ -218,7 +227,9 @@ func (l *limiter) remove(s *slot) {
 	} else {
 		delete(l.perIP, s.ip)
 	}
-	l.total--
+	if l.total--; l.total == 0 && l.grown {
+		l.perIP, l.nets, l.byHeld, l.grown = make(map[netip.Addr]int), make(map[netip.Prefix]*netSlots), nil, false
+	}
 }
 
 // release gives a slot back when its connection ends; an evicted slot was

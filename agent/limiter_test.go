@@ -152,3 +152,37 @@ func BenchmarkLimiterFull(b *testing.B) {
 		}
 	}
 }
+
+// TestLimiterMapsMadeAnew: after a burst from thousands of addresses the
+// limiter's maps are made anew once the last slot goes (a Go map keeps its
+// largest size), and the limiter counts on as before.
+func TestLimiterMapsMadeAnew(t *testing.T) {
+	l := newLimiter()
+	l.setMax(10000, 10, 1000)
+	var slots []*slot
+	for i := range bigMaps + 100 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		s := l.acquire(ip, func() {})
+		if s == nil {
+			t.Fatalf("slot %d refused", i)
+		}
+		slots = append(slots, s)
+	}
+	old := l.perIP
+	for i, s := range slots {
+		l.release(s)
+		if i < len(slots)-1 && !l.grown {
+			t.Fatalf("maps made anew with %d slots still held", l.total)
+		}
+	}
+	if l.grown || l.total != 0 || len(l.perIP) != 0 || len(l.nets) != 0 || len(l.byHeld) != 0 {
+		t.Fatalf("after the burst: grown %v, total %d, %d addresses, %d networks", l.grown, l.total, len(l.perIP), len(l.nets))
+	}
+	if fmt.Sprintf("%p", old) == fmt.Sprintf("%p", l.perIP) {
+		t.Error("the address map is the burst's")
+	}
+	s := l.acquire(netip.MustParseAddr("192.0.2.1"), func() {})
+	if s == nil || l.open() != 1 {
+		t.Fatal("no slot after the burst")
+	}
+}

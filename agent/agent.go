@@ -1,7 +1,9 @@
 // Package agent runs the minipots: one listener per enabled service on its
-// fake port, connection limits, and the connect/disconnect events around
-// each conversation. The conversations themselves are in agent/telnet and
-// agent/httpd.
+// fake port, connection limits, the connect/disconnect events around each
+// conversation, and the parking of connections that wait for their peer's
+// first bytes (park_linux.go). The conversations themselves are in the
+// services' packages (agent/telnet, agent/httpd, agent/ftp, agent/smtp,
+// agent/ssh).
 package agent
 
 import (

@@ -42,7 +42,15 @@ func main() {
 	only := flag.String("only", "", "run only these parts, comma-separated: idle, telnet, http, services, reference, fair")
 	flag.StringVar(&emulator, "emu", "", "run -bin under this emulator (qemu-arm, qemu-mipsel, qemu-x86_64 as the yardstick): its RSS figures then include the emulator's own memory")
 	cpuprofile := flag.String("cpuprofile", "", "write the load generator's CPU profile to `file`")
+	storeN := flag.Int(strings.TrimPrefix(storeResidueFlag, "-"), 0, "measure the store alone after `n` connections' events (the bench runs itself so)")
 	flag.Parse()
+	if *storeN > 0 {
+		if err := storeResidue(*storeN); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
@@ -353,8 +361,11 @@ func perOp(d time.Duration, n int64) string {
 	return fmt.Sprintf("%.1f µs", float64(d.Microseconds())/float64(n))
 }
 
-func (a *agentProc) rssKB() int {
-	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+func (a *agentProc) rssKB() int { return rssKB(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid)) }
+
+// rssKB reads VmRSS from a /proc status file.
+func rssKB(status string) int {
+	raw, _ := os.ReadFile(status)
 	for _, line := range strings.Split(string(raw), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
@@ -445,6 +456,13 @@ func idleConnsTo(a *agentProc, addr string, n int, rss0 int, src func(int) net.I
 		if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
 			fmt.Printf("  %s\n", m)
 		}
+	}
+	if emulator == "" {
+		kb, err := storeResidueKB(n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  of which the store alone, same events: %+d KB (SQLite's cache, within the store's budget)\n", kb)
 	}
 	return nil
 }

@@ -23,10 +23,11 @@ import (
 )
 
 // startOnly runs an agent with the real handlers and the one service key
-// on a free loopback port, with edit applied to the default settings; it
+// on a free loopback port, parking past parkAbove open connections, with
+// edit applied to the default settings; it
 // returns the agent (closed when the test ends), the service's address and
 // the events.
-func startOnly(t *testing.T, key string, edit func(*settings.Settings)) (*Agent, string, *eventtest.Recorder) {
+func startOnly(t *testing.T, key string, parkAbove int, edit func(*settings.Settings)) (*Agent, string, *eventtest.Recorder) {
 	t.Helper()
 	only := mustService(t, key)
 	rec := eventtest.New()
@@ -40,6 +41,7 @@ func startOnly(t *testing.T, key string, edit func(*settings.Settings)) (*Agent,
 		return httpd.ForService(svc.Key, svc.Port)
 	})
 	t.Cleanup(a.Close)
+	a.parkAbove = parkAbove
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,14 +137,14 @@ func disconnect(t *testing.T, rec *eventtest.Recorder, n int) event.Event {
 }
 
 // TestParkedConnections: a connection waiting for its peer's first bytes
-// holds no goroutine, and every way it can end ends it as a connection
+// (past parkAbove open, here 0) holds no goroutine, and every way it can end ends it as a connection
 // with a goroutine would have been: its peer speaks (the conversation goes
 // on), closes, idles out (with the server's last words), is evicted for a
 // newcomer, or its service stops.
 func TestParkedConnections(t *testing.T) {
 	t.Run("no goroutine, and the conversation goes on", func(t *testing.T) {
 		const n = 200
-		a, addr, rec := startOnly(t, telnet.Service23, func(s *settings.Settings) {
+		a, addr, rec := startOnly(t, telnet.Service23, 0, func(s *settings.Settings) {
 			s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*n, 2*n, 2*n
 			s.LogCredentials = true
 		})
@@ -164,8 +166,23 @@ func TestParkedConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("only past parkAbove", func(t *testing.T) {
+		const above, n = 5, 20
+		a, addr, _ := startOnly(t, telnet.Service23, above, func(s *settings.Settings) {
+			s.Limits.MaxPerIP, s.Limits.MaxPerNet = n, n
+		})
+		before := runtime.NumGoroutine()
+		for range n {
+			dialFrom(t, "", addr, "login: ")
+		}
+		waitOpen(t, a, n)
+		if added := runtime.NumGoroutine() - before; added < above || added > above+2 {
+			t.Errorf("%d idle connections with %d open before parking added %d goroutines", n, above, added)
+		}
+	})
+
 	t.Run("peer closes", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, nil)
+		a, addr, rec := startOnly(t, telnet.Service23, 0, nil)
 		c := dialFrom(t, "", addr, "login: ")
 		waitOpen(t, a, 1)
 		c.Close()
@@ -177,7 +194,7 @@ func TestParkedConnections(t *testing.T) {
 
 	t.Run("idles out with the server's last words", func(t *testing.T) {
 		const idle = 300 * time.Millisecond
-		a, addr, rec := startOnly(t, "21tcp", func(s *settings.Settings) { s.Limits.Idle = idle })
+		a, addr, rec := startOnly(t, "21tcp", 0, func(s *settings.Settings) { s.Limits.Idle = idle })
 		start := time.Now()
 		c := dialFrom(t, "", addr, "220 ")
 		if got := readEOF(t, c); got != "421 Timeout.\r\n" {
@@ -195,7 +212,7 @@ func TestParkedConnections(t *testing.T) {
 	t.Run("the first request's time runs from the connection", func(t *testing.T) {
 		// Header time shorter than the idle time: the parked HTTP
 		// connection ends at the header time, as it would have in Read.
-		a, addr, rec := startOnly(t, "80tcp", func(s *settings.Settings) {
+		a, addr, rec := startOnly(t, "80tcp", 0, func(s *settings.Settings) {
 			s.Limits.HeaderTimeout, s.Limits.Idle = 300*time.Millisecond, 30*time.Second
 		})
 		c, err := net.Dial("tcp", addr)
@@ -211,7 +228,7 @@ func TestParkedConnections(t *testing.T) {
 	})
 
 	t.Run("evicted for a newcomer", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, func(s *settings.Settings) {
+		a, addr, rec := startOnly(t, telnet.Service23, 0, func(s *settings.Settings) {
 			s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2, 2, 2
 		})
 		old := dialFrom(t, "127.0.0.1", addr, "login: ")
@@ -228,7 +245,7 @@ func TestParkedConnections(t *testing.T) {
 	})
 
 	t.Run("service stops", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, nil)
+		a, addr, rec := startOnly(t, telnet.Service23, 0, nil)
 		c := dialFrom(t, "", addr, "login: ")
 		waitOpen(t, a, 1)
 		done := make(chan struct{})

@@ -270,7 +270,8 @@ func (p *parker) resume(pc *parked, expired bool) {
 	nc, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
-		p.a.log.Warn().Err(err).Msg("resuming a parked connection")
+		// Debug: out of descriptors, this would be a line per connection.
+		p.a.log.Debug().Err(err).Msg("resuming a parked connection")
 		p.a.finish(pc.s, pc.unhook, pc.slot, err)
 		return
 	}

@@ -268,10 +268,18 @@ func (s *Session) Sleep(ctx context.Context, d time.Duration) bool {
 // The agent ends a parked connection then, as Read would.
 func (s *Session) ReadDeadline() time.Time { return s.bound(s.cfg.Limits.Idle, s.due) }
 
-// Expire makes the next Read time out at once. The agent ends a
-// connection that idled out while parked so, through its handler's own
-// path for a timeout (FTP's "421 Timeout.").
-func (s *Session) Expire() { s.due = time.Now() }
+// Expire makes the next Read time out at once, and leaves the writes that
+// follow a second at most. The agent ends a connection that idled out
+// while parked so, through its handler's own path for a timeout (FTP's
+// "421 Timeout."), on the goroutine that watches every parked connection:
+// a peer that does not read must not hold it.
+func (s *Session) Expire() {
+	now := time.Now()
+	s.due = now
+	if end := now.Add(time.Second); end.Before(s.deadline) {
+		s.deadline = end
+	}
+}
 
 // Resume gives the session its connection back, as c, after the agent
 // held it parked: the same socket under a new descriptor, the one it had

@@ -102,6 +102,26 @@ func TestIdleAndSessionDeadlines(t *testing.T) {
 	}
 }
 
+// TestExpire: after Expire (a parked connection that idled out) the next
+// Read times out at once, and a write to a peer that does not read gives
+// up within about a second instead of the idle timeout.
+func TestExpire(t *testing.T) {
+	server, _ := net.Pipe() // a net.Pipe write waits for a read that never comes
+	defer server.Close()
+	s := New(server, "21tcp", 21, 1, &Config{Limits: Limits{Idle: time.Minute, Session: time.Hour}}, eventtest.New())
+	if d := time.Until(s.ReadDeadline()); d < 50*time.Second {
+		t.Fatalf("read deadline %v from now before Expire, want the idle minute", d)
+	}
+	s.Expire()
+	start := time.Now()
+	if _, err := s.Read(make([]byte, 1)); Reason(err) != event.ReasonTimeout || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("read after Expire: %v after %v", err, time.Since(start))
+	}
+	if _, err := s.Write([]byte("421 Timeout.\r\n")); Reason(err) != event.ReasonTimeout || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("write to a peer that does not read: %v after %v", err, time.Since(start))
+	}
+}
+
 func TestReason(t *testing.T) {
 	for err, want := range map[error]string{
 		nil:                            event.ReasonClosed,

@@ -17,9 +17,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
@@ -46,6 +46,11 @@ var errRefused = errors.New("refused")
 // connection is closed at once, as Dropbear does.
 const DefaultHandshakes = 30
 
+// MaxHandshakesPerAddr is how many of those may come from one address:
+// Dropbear's MAX_UNAUTH_PER_IP. A newcomer past it is closed at once too,
+// whatever limits.max_per_ip allows the other services.
+const MaxHandshakesPerAddr = 5
+
 // Dropbear answers a refused password after 250 to 350 ms (svr-auth.c,
 // send_msg_userauth_failure), counted from the request.
 const (
@@ -56,15 +61,17 @@ const (
 // Handler is the fake Dropbear. It holds the host keys and the count of
 // connections in their handshake; Serve keeps each connection's state.
 type Handler struct {
-	keys   []xssh.Signer
-	unauth atomic.Int64 // connections being served
+	keys    []xssh.Signer
+	mu      sync.Mutex
+	unauth  int                // connections being served
+	perAddr map[netip.Addr]int // the same by address; never more than unauth entries
 }
 
 // New makes the fake with the given host keys (see LoadHostKeys). An RSA
 // key signs as Dropbear's do, with rsa-sha2-256 or ssh-rsa: Dropbear has
 // no rsa-sha2-512, which x/crypto/ssh would offer too.
 func New(keys []xssh.Signer) *Handler {
-	h := &Handler{}
+	h := &Handler{perAddr: make(map[netip.Addr]int)}
 	for _, k := range keys {
 		if as, ok := k.(xssh.AlgorithmSigner); ok && k.PublicKey().Type() == xssh.KeyAlgoRSA {
 			if m, err := xssh.NewSignerWithAlgorithms(as, []string{xssh.KeyAlgoRSASHA256, xssh.KeyAlgoRSA}); err == nil {
@@ -76,19 +83,46 @@ func New(keys []xssh.Signer) *Handler {
 	return h
 }
 
+// admit counts a connection from addr into its handshake, or refuses it
+// as Dropbear does: most in their handshake already, or
+// MaxHandshakesPerAddr from addr.
+func (h *Handler) admit(addr netip.Addr, most int) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.unauth >= most:
+		return fmt.Errorf("ssh: %d connections in their handshake already: %w", most, session.ErrLimit)
+	case h.perAddr[addr] >= MaxHandshakesPerAddr:
+		return fmt.Errorf("ssh: %d connections from %s in their handshake already: %w", MaxHandshakesPerAddr, addr, session.ErrLimit)
+	}
+	h.unauth++
+	h.perAddr[addr]++
+	return nil
+}
+
+// leave counts a connection from addr out.
+func (h *Handler) leave(addr netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unauth--
+	if h.perAddr[addr]--; h.perAddr[addr] <= 0 {
+		delete(h.perAddr, addr)
+	}
+}
+
 // Serve runs the handshake and the refused logins of one connection.
 func (h *Handler) Serve(ctx context.Context, s *session.Session) error {
 	lim := s.Config().Limits
 	// Read at each connection, so that a reload's new value holds at once.
-	maxUnauth := int64(lim.Handshakes)
+	maxUnauth := lim.Handshakes
 	if maxUnauth <= 0 {
 		maxUnauth = DefaultHandshakes
 	}
-	if h.unauth.Add(1) > maxUnauth {
-		h.unauth.Add(-1)
-		return fmt.Errorf("ssh: %d connections in their handshake already: %w", maxUnauth, session.ErrLimit)
+	addr := s.Src().Addr()
+	if err := h.admit(addr, maxUnauth); err != nil {
+		return err
 	}
-	defer h.unauth.Add(-1)
+	defer h.leave(addr)
 	attempts := lim.Attempts
 	if attempts <= 0 {
 		attempts = defAttempts

@@ -427,51 +427,70 @@ func BenchmarkSign(b *testing.B) {
 }
 
 // TestMaxUnauth: beyond limits.ssh_handshakes connections in their
-// handshake (0: DefaultHandshakes), a new one is closed at once; when one
-// ends, the next is served again.
+// handshake (0: DefaultHandshakes), each from an address of its own, a new
+// one is closed at once; when one ends, the next is served again. From one
+// address, the sixth is closed so (Dropbear's MAX_UNAUTH_PER_IP), while
+// another address is still served.
 func TestMaxUnauth(t *testing.T) {
-	for _, c := range []struct{ set, want int }{{0, DefaultHandshakes}, {3, 3}} {
-		t.Run(fmt.Sprint(c.set), func(t *testing.T) { testMaxUnauth(t, c.set, c.want) })
+	for _, c := range []struct {
+		name       string
+		set, want  int
+		oneAddress bool
+	}{
+		{"default", 0, DefaultHandshakes, false},
+		{"set to 3", 3, 3, false},
+		{"one address", 0, MaxHandshakesPerAddr, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.Handshakes = c.set
+			addr, done := listen(t, cfg, eventtest.New())
+			from := func(i int) string {
+				if c.oneAddress {
+					return "127.0.0.1"
+				}
+				return fmt.Sprintf("127.0.3.%d", 1+i)
+			}
+			var held []net.Conn
+			for i := range c.want {
+				held = append(held, dialBanner(t, from(i), addr))
+			}
+			refused := dialFrom(t, from(c.want), addr)
+			if n, err := refused.Read(make([]byte, 64)); n != 0 || err == nil {
+				t.Errorf("connection %d got %d bytes, %v", c.want+1, n, err)
+			}
+			if err := <-done; !errors.Is(err, session.ErrLimit) {
+				t.Errorf("Serve: %v", err)
+			}
+			if c.oneAddress {
+				dialBanner(t, "127.0.3.200", addr) // another address
+			}
+			held[0].Close()
+			<-done
+			dialBanner(t, from(0), addr)
+		})
 	}
 }
 
-func testMaxUnauth(t *testing.T, set, want int) {
-	cfg := testConfig()
-	cfg.Limits.Handshakes = set
-	addr, done := listen(t, cfg, eventtest.New())
-	var held []net.Conn
-	for range want {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Read(make([]byte, len(Version))); err != nil {
-			t.Fatalf("banner: %v", err)
-		}
-		held = append(held, c)
-	}
-	c, err := net.Dial("tcp", addr)
+// dialFrom connects to addr from the loopback address src.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if n, err := c.Read(make([]byte, 64)); n != 0 || err == nil {
-		t.Errorf("connection %d got %d bytes, %v", want+1, n, err)
+	return c
+}
+
+// dialBanner is dialFrom, then the fake's version line read.
+func dialBanner(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	c := dialFrom(t, src, addr)
+	if _, err := io.ReadFull(c, make([]byte, len(Version))); err != nil {
+		t.Fatalf("banner to %s: %v", src, err)
 	}
-	if err := <-done; !errors.Is(err, session.ErrLimit) {
-		t.Errorf("Serve: %v", err)
-	}
-	held[0].Close()
-	<-done
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c2.Read(make([]byte, len(Version))); err != nil {
-		t.Errorf("no banner after a slot was freed: %v", err)
-	}
+	return c
 }

@@ -107,8 +107,9 @@ func sshAttempt(c net.Conn) error {
 	return nil
 }
 
-// clientLoad runs 50 clients against addr for dur, each doing try on a new
-// connection in a loop, and reports the rate and the CPU per attempt.
+// clientLoad runs 50 clients against addr for dur, each from an address of
+// its own doing try on a new connection in a loop, and reports the rate and
+// the CPU per attempt.
 func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration, try func(net.Conn) error) error {
 	const workers = 50
 	var ok, failed, limited atomic.Int64
@@ -118,11 +119,14 @@ func clientLoad(label, addr string, cpu func() time.Duration, dur time.Duration,
 	var wg sync.WaitGroup
 	start := time.Now()
 	server0, self0 := cpu(), selfCPU()
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := net.Dialer{KeepAlive: -1}
+			// Each client from an address of its own, as a botnet's: from
+			// one, the SSH fake serves 5 at once (Dropbear's
+			// MAX_UNAUTH_PER_IP), which would measure that limit instead.
+			d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 4, 0, byte(1+w))}}
 			for ctx.Err() == nil {
 				c, err := d.Dial("tcp", addr)
 				if err == nil {

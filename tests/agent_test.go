@@ -64,10 +64,26 @@ func TestMiraiBotIsRecorded(t *testing.T) {
 
 // TestRealTelnetClient drives the telnet command itself, as a person would.
 func TestRealTelnetClient(t *testing.T) {
-	telnetBin := need(t, "telnet")
 	a := startAgent(t, map[string]string{"agent.login_delay": "1s"})
-	host, port, _ := net.SplitHostPort(a.Addr("23tcp"))
-	cmd := exec.Command(telnetBin, host, port)
+	out, took := telnetLogin(t, a.Addr("23tcp"), "admin", "hunter2")
+	if took < 900*time.Millisecond {
+		t.Errorf("Login incorrect after %v, before the 1s login delay", took)
+	}
+	ev := a.find(t, 1, logins("23tcp"))[0]
+	if ev.Username != "admin" || ev.Password != "hunter2" {
+		t.Errorf("stored %+v", ev)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the password was echoed:\n%s", out)
+	}
+}
+
+// telnetLogin logs in with the telnet command at addr and returns what it
+// showed and how long "Login incorrect" took after the password.
+func telnetLogin(t *testing.T, addr, user, password string) (string, time.Duration) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(need(t, "telnet"), host, port)
 	stdin, _ := cmd.StdinPipe()
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -81,22 +97,62 @@ func TestRealTelnetClient(t *testing.T) {
 		})
 	}
 	waitFor("OpenWrt login: ")
-	io.WriteString(stdin, "admin\n")
+	io.WriteString(stdin, user+"\n")
 	waitFor("Password: ")
 	start := time.Now()
-	io.WriteString(stdin, "hunter2\n")
+	io.WriteString(stdin, password+"\n")
 	waitFor("Login incorrect")
-	if d := time.Since(start); d < 900*time.Millisecond {
-		t.Errorf("Login incorrect after %v, before the 1s login delay", d)
-	}
+	took := time.Since(start)
 	stdin.Close()
+	return out.String(), took
+}
+
+// TestParkedRealClients: with more than 64 connections open (idle telnet
+// and HTTP clients that never speak), new connections are parked until
+// their first bytes (agent/park_linux.go); the telnet command and curl
+// are served through that as before, and the idle ones end as usual.
+func TestParkedRealClients(t *testing.T) {
+	curl := need(t, "curl")
+	a := startAgent(t, map[string]string{"limits.max_per_ip": "500", "limits.max_per_network": "500"})
+	var idle []net.Conn
+	for i := range 100 {
+		key := "23tcp"
+		if i%4 == 0 {
+			key = "80tcp"
+		}
+		c, err := net.Dial("tcp", a.Addr(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if key == "23tcp" {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadAtLeast(c, make([]byte, 64), 12); err != nil {
+				t.Fatalf("idle connection %d greeting: %v", i, err)
+			}
+		}
+		idle = append(idle, c)
+	}
+	a.find(t, 100, func(e event.Event) bool { return e.Action == event.Connect })
+
+	telnetLogin(t, a.Addr("23tcp"), "parked", "s3cret")
 	ev := a.find(t, 1, logins("23tcp"))[0]
-	if ev.Username != "admin" || ev.Password != "hunter2" {
-		t.Errorf("stored %+v", ev)
+	if ev.Username != "parked" || ev.Password != "s3cret" {
+		t.Errorf("telnet login stored %+v", ev)
 	}
-	if strings.Contains(out.String(), "hunter2") {
-		t.Errorf("the password was echoed:\n%s", out.String())
+	out, err := run(t, 10*time.Second, curl, "-sS", "-i", "-u", "admin:parked", "http://"+a.Addr("80tcp")+"/")
+	if err != nil || !strings.HasPrefix(out, "HTTP/1.1 401") {
+		t.Fatalf("curl: %v\n%s", err, out)
 	}
+	if ev := a.find(t, 1, logins("80tcp"))[0]; ev.Username != "admin" || ev.Password != "parked" {
+		t.Errorf("HTTP login stored %+v", ev)
+	}
+
+	for _, c := range idle {
+		c.Close()
+	}
+	// The telnet and curl connections and the 100 idle ones.
+	a.find(t, 102, func(e event.Event) bool { return e.Action == event.Disconnect && e.Reason == event.ReasonClosed })
 }
 
 func TestCurl(t *testing.T) {

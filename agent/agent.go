@@ -305,7 +305,7 @@ func (a *Agent) Status() []report.ServiceStatus {
 
 // Counters reports connection totals.
 func (a *Agent) Counters() report.Counters {
-	return report.Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open()}
+	return report.Counters{Accepted: a.accepted.Load(), Rejected: a.rejected.Load(), Evicted: a.lim.evicted.Load(), Open: a.lim.open(), Parked: a.park.count()}
 }
 
 // Close stops every listener, closes every connection and waits for them.
@@ -319,6 +319,5 @@ func (a *Agent) Close() {
 	a.conns.Wait()
 	if a.park != nil {
 		a.park.close()
-		a.park = nil
 	}
 }

@@ -39,6 +39,7 @@ type parker struct {
 	ended   []*parked         // ended from outside (eviction, a stopped service), for the loop
 	stop    bool
 	done    chan struct{}
+	closed  sync.Once
 }
 
 // parked is one connection the parker holds.
@@ -123,6 +124,16 @@ func (p *parker) park(cn *conn, l *listener, s *session.Session, unhook func() b
 	return true
 }
 
+// count is how many connections are parked; 0 for a nil parker.
+func (p *parker) count() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // end ends a parked connection from outside; the loop does the work.
 func (p *parker) end(pc *parked) {
 	p.mu.Lock()
@@ -138,15 +149,18 @@ func (p *parker) poke() {
 }
 
 // close stops the loop once no connection is parked (the agent closes it
-// after every connection ended) and closes the epoll set.
+// after every connection ended) and closes the epoll set; again, it does
+// nothing (the descriptors' numbers may be another's by then).
 func (p *parker) close() {
-	p.mu.Lock()
-	p.stop = true
-	p.mu.Unlock()
-	p.poke()
-	<-p.done
-	unix.Close(p.epfd)
-	unix.Close(p.wake)
+	p.closed.Do(func() {
+		p.mu.Lock()
+		p.stop = true
+		p.mu.Unlock()
+		p.poke()
+		<-p.done
+		unix.Close(p.epfd)
+		unix.Close(p.wake)
+	})
 }
 
 // outcome is what the loop found for one parked connection: resume it

@@ -18,4 +18,5 @@ func newParker(*Agent) (*parker, error) { return nil, errors.New("parking needs 
 
 func (*parker) park(*conn, *listener, *session.Session, func() bool, *slot) bool { return false }
 func (*parker) end(*parked)                                                      {}
+func (*parker) count() int                                                       { return 0 }
 func (*parker) close()                                                           {}

@@ -120,6 +120,17 @@ func waitOpen(t *testing.T, a *Agent, n int) {
 	}
 }
 
+func waitParked(t *testing.T, a *Agent, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Counters().Parked != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("parked connections %d, want %d", a.Counters().Parked, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // disconnect waits for the disconnect event of the n-th connection (from
 // 1) and returns it.
 func disconnect(t *testing.T, rec *eventtest.Recorder, n int) event.Event {
@@ -154,11 +165,13 @@ func TestParkedConnections(t *testing.T) {
 			conns[i] = dialFrom(t, "", addr, "login: ")
 		}
 		waitOpen(t, a, n)
+		waitParked(t, a, n)
 		if added := runtime.NumGoroutine() - before; added > n/20 {
 			t.Errorf("%d idle connections added %d goroutines", n, added)
 		}
 		conns[7].Write([]byte("root\r\n"))
 		readUntil(t, conns[7], "Password: ")
+		waitParked(t, a, n-1)
 		conns[7].Write([]byte("admin\r\n"))
 		readUntil(t, conns[7], "Login incorrect")
 		if got := rec.Of(event.Login); len(got) != 1 || got[0].Username != "root" {

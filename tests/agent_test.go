@@ -134,6 +134,16 @@ func TestParkedRealClients(t *testing.T) {
 		idle = append(idle, c)
 	}
 	a.find(t, 100, func(e event.Event) bool { return e.Action == event.Connect })
+	// The 65th to the 100th were parked; the report counts them (written
+	// at once on a reload).
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 15*time.Second, "the report counting 36 parked connections", func() (bool, string) {
+		rep, err := report.Read(a.Dir + "/run")
+		if err != nil {
+			return false, err.Error()
+		}
+		return rep.Connections.Parked == 36 && rep.Connections.Open == 100, fmt.Sprintf("%+v", rep.Connections)
+	})
 
 	telnetLogin(t, a.Addr("23tcp"), "parked", "s3cret")
 	ev := a.find(t, 1, logins("23tcp"))[0]

@@ -53,6 +53,9 @@ type Counters struct {
 	Rejected uint64 `json:"rejected"` // connections closed at once by a limit
 	Evicted  uint64 `json:"evicted"`  // connections closed to give their slot to a newcomer
 	Open     int    `json:"open"`
+	// Parked counts the open connections waiting for their peer's first
+	// bytes without a goroutine (agent/park_linux.go).
+	Parked int `json:"parked"`
 }
 
 // StoreCounters are the event store's totals since the agent started.

@@ -451,7 +451,7 @@ func idleConnsTo(a *agentProc, addr string, n int, rss0 int, src func(int) net.I
 	start := time.Now()
 	for _, at := range []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second, 60 * time.Second} {
 		time.Sleep(time.Until(start.Add(at)))
-		rss := a.rssKB()
+		rss = a.rssKB()
 		fmt.Printf("RSS %2.0f s after they closed:         %d KB (%+d KB from idle)\n", at.Seconds(), rss, rss-rss0)
 		if m, err := readMemParts(a.cmd.Process.Pid); err == nil {
 			fmt.Printf("  %s\n", m)
@@ -463,6 +463,7 @@ func idleConnsTo(a *agentProc, addr string, n int, rss0 int, src func(int) net.I
 			return err
 		}
 		fmt.Printf("  of which the store alone, same events: %+d KB (SQLite's cache, within the store's budget)\n", kb)
+		fmt.Printf("  the rest, the connections' own:        %+d KB\n", rss-rss0-kb)
 	}
 	return nil
 }

@@ -109,23 +109,24 @@ func readEOF(t *testing.T, c net.Conn) string {
 	return string(got)
 }
 
+// waitOpen and waitParked wait up to 5 s for the agent's count of open,
+// or parked, connections to be n.
 func waitOpen(t *testing.T, a *Agent, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for a.Counters().Open != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("open connections %d, want %d", a.Counters().Open, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitCount(t, "open", func() int { return a.Counters().Open }, n)
 }
 
 func waitParked(t *testing.T, a *Agent, n int) {
 	t.Helper()
+	waitCount(t, "parked", func() int { return a.Counters().Parked }, n)
+}
+
+func waitCount(t *testing.T, what string, count func() int, n int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for a.Counters().Parked != n {
+	for count() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("parked connections %d, want %d", a.Counters().Parked, n)
+			t.Fatalf("%s connections %d, want %d", what, count(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/agent/smtp"
 	"github.com/minipot/minipot/agent/telnet"
+	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/settings"
 	"github.com/minipot/minipot/internal/store"
 )
@@ -87,45 +88,14 @@ func idleStack(t *testing.T, only settings.Service) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	a := New(zerolog.Nop(), st, func(svc settings.Service) session.Handler {
-		switch svc.Kind {
-		case settings.Telnet:
-			return &telnet.Handler{}
-		case settings.FTP:
-			return &ftp.Handler{}
-		case settings.SMTP:
-			return &smtp.Handler{}
-		}
-		return httpd.ForService(svc.Key, svc.Port)
+	t.Cleanup(func() { st.Close() }) // after the agent's Close: cleanups run last first
+	a, addr := startOnly(t, only.Key, st, parkAbove, func(s *settings.Settings) {
+		s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
 	})
-	defer a.Close()
-
-	// The one service, on a port that is free: the real port plus an offset.
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-	s := settings.Defaults()
-	s.Agent.Listen = "127.0.0.1"
-	s.RedirOffset = port - only.Port
-	s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*conns, 2*conns, 2*conns
-	s.Disabled = nil
-	for _, svc := range settings.Services() {
-		if svc.Key != only.Key {
-			s.Disabled = append(s.Disabled, svc.Key)
-		}
-	}
-	if err := a.Apply(s); err != nil {
-		t.Fatal(err)
-	}
 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	buf := make([]byte, 64)
 	for i := range conns {
 		c, err := net.Dial("tcp", addr)
@@ -166,3 +136,50 @@ func idleStack(t *testing.T, only settings.Service) float64 {
 }
 
 var raceEnabled bool // see race_test.go
+
+// startOnly runs an agent recording into sink, with the real handlers and
+// the one service key on a free loopback port, parking past parkAbove open
+// connections, with no login delay and edit applied to the default
+// settings; it returns the agent (closed when the test ends) and the
+// service's address.
+func startOnly(t *testing.T, key string, sink event.Sink, parkAbove int, edit func(*settings.Settings)) (*Agent, string) {
+	t.Helper()
+	only := mustService(t, key)
+	a := New(zerolog.Nop(), sink, func(svc settings.Service) session.Handler {
+		switch svc.Kind {
+		case settings.Telnet:
+			return &telnet.Handler{}
+		case settings.FTP:
+			return &ftp.Handler{}
+		case settings.SMTP:
+			return &smtp.Handler{}
+		}
+		return httpd.ForService(svc.Key, svc.Port)
+	})
+	t.Cleanup(a.Close)
+	a.parkAbove = parkAbove
+	// The one service, on a port that is free: the real port plus an offset.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	s := settings.Defaults()
+	s.Agent.Listen = "127.0.0.1"
+	s.Agent.LoginDelay = 0
+	s.RedirOffset = port - only.Port
+	s.Disabled = nil
+	for _, svc := range settings.Services() {
+		if svc.Key != key {
+			s.Disabled = append(s.Disabled, svc.Key)
+		}
+	}
+	if edit != nil {
+		edit(&s)
+	}
+	if err := a.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	return a, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}

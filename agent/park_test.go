@@ -7,64 +7,21 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/minipot/minipot/agent/ftp"
-	"github.com/minipot/minipot/agent/httpd"
-	"github.com/minipot/minipot/agent/session"
 	"github.com/minipot/minipot/agent/telnet"
 	"github.com/minipot/minipot/internal/event"
 	"github.com/minipot/minipot/internal/event/eventtest"
 	"github.com/minipot/minipot/internal/settings"
 )
 
-// startOnly runs an agent with the real handlers and the one service key
-// on a free loopback port, parking past parkAbove open connections, with
-// edit applied to the default settings; it
-// returns the agent (closed when the test ends), the service's address and
-// the events.
-func startOnly(t *testing.T, key string, parkAbove int, edit func(*settings.Settings)) (*Agent, string, *eventtest.Recorder) {
+// startRecorded is startOnly recording the events.
+func startRecorded(t *testing.T, key string, parkAbove int, edit func(*settings.Settings)) (*Agent, string, *eventtest.Recorder) {
 	t.Helper()
-	only := mustService(t, key)
 	rec := eventtest.New()
-	a := New(zerolog.Nop(), rec, func(svc settings.Service) session.Handler {
-		switch svc.Kind {
-		case settings.Telnet:
-			return &telnet.Handler{}
-		case settings.FTP:
-			return &ftp.Handler{}
-		}
-		return httpd.ForService(svc.Key, svc.Port)
-	})
-	t.Cleanup(a.Close)
-	a.parkAbove = parkAbove
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-	s := settings.Defaults()
-	s.Agent.Listen = "127.0.0.1"
-	s.Agent.LoginDelay = 0
-	s.RedirOffset = port - only.Port
-	s.Disabled = nil
-	for _, svc := range settings.Services() {
-		if svc.Key != key {
-			s.Disabled = append(s.Disabled, svc.Key)
-		}
-	}
-	if edit != nil {
-		edit(&s)
-	}
-	if err := a.Apply(s); err != nil {
-		t.Fatal(err)
-	}
-	return a, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), rec
+	a, addr := startOnly(t, key, rec, parkAbove, edit)
+	return a, addr, rec
 }
 
 // dialFrom connects to addr from the loopback address src ("" any) and
@@ -156,7 +113,7 @@ func disconnect(t *testing.T, rec *eventtest.Recorder, n int) event.Event {
 func TestParkedConnections(t *testing.T) {
 	t.Run("no goroutine, and the conversation goes on", func(t *testing.T) {
 		const n = 200
-		a, addr, rec := startOnly(t, telnet.Service23, 0, func(s *settings.Settings) {
+		a, addr, rec := startRecorded(t, telnet.Service23, 0, func(s *settings.Settings) {
 			s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2*n, 2*n, 2*n
 			s.LogCredentials = true
 		})
@@ -182,7 +139,7 @@ func TestParkedConnections(t *testing.T) {
 
 	t.Run("only past parkAbove", func(t *testing.T) {
 		const above, n = 5, 20
-		a, addr, _ := startOnly(t, telnet.Service23, above, func(s *settings.Settings) {
+		a, addr, _ := startRecorded(t, telnet.Service23, above, func(s *settings.Settings) {
 			s.Limits.MaxPerIP, s.Limits.MaxPerNet = n, n
 		})
 		for range n {
@@ -193,7 +150,7 @@ func TestParkedConnections(t *testing.T) {
 	})
 
 	t.Run("peer closes", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, 0, nil)
+		a, addr, rec := startRecorded(t, telnet.Service23, 0, nil)
 		c := dialFrom(t, "", addr, "login: ")
 		waitOpen(t, a, 1)
 		c.Close()
@@ -205,7 +162,7 @@ func TestParkedConnections(t *testing.T) {
 
 	t.Run("idles out with the server's last words", func(t *testing.T) {
 		const idle = 300 * time.Millisecond
-		a, addr, rec := startOnly(t, "21tcp", 0, func(s *settings.Settings) { s.Limits.Idle = idle })
+		a, addr, rec := startRecorded(t, "21tcp", 0, func(s *settings.Settings) { s.Limits.Idle = idle })
 		start := time.Now()
 		c := dialFrom(t, "", addr, "220 ")
 		if got := readEOF(t, c); got != "421 Timeout.\r\n" {
@@ -223,7 +180,7 @@ func TestParkedConnections(t *testing.T) {
 	t.Run("the first request's time runs from the connection", func(t *testing.T) {
 		// Header time shorter than the idle time: the parked HTTP
 		// connection ends at the header time, as it would have in Read.
-		a, addr, rec := startOnly(t, "80tcp", 0, func(s *settings.Settings) {
+		a, addr, rec := startRecorded(t, "80tcp", 0, func(s *settings.Settings) {
 			s.Limits.HeaderTimeout, s.Limits.Idle = 300*time.Millisecond, 30*time.Second
 		})
 		c, err := net.Dial("tcp", addr)
@@ -239,7 +196,7 @@ func TestParkedConnections(t *testing.T) {
 	})
 
 	t.Run("evicted for a newcomer", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, 0, func(s *settings.Settings) {
+		a, addr, rec := startRecorded(t, telnet.Service23, 0, func(s *settings.Settings) {
 			s.Limits.MaxConns, s.Limits.MaxPerIP, s.Limits.MaxPerNet = 2, 2, 2
 		})
 		old := dialFrom(t, "127.0.0.1", addr, "login: ")
@@ -256,7 +213,7 @@ func TestParkedConnections(t *testing.T) {
 	})
 
 	t.Run("service stops", func(t *testing.T) {
-		a, addr, rec := startOnly(t, telnet.Service23, 0, nil)
+		a, addr, rec := startRecorded(t, telnet.Service23, 0, nil)
 		c := dialFrom(t, "", addr, "login: ")
 		waitOpen(t, a, 1)
 		done := make(chan struct{})

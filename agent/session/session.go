@@ -176,11 +176,14 @@ func (s *Session) BytesOut() int64 { return s.out }
 // Expect gives the peer d from now to finish what the service waits for (a
 // login attempt, a request's headers): a Read past that fails with a
 // timeout. d <= 0 lifts it, leaving the idle and session timeouts.
-func (s *Session) Expect(d time.Duration) {
+func (s *Session) Expect(d time.Duration) { s.expectFrom(time.Now(), d) }
+
+// expectFrom is Expect with the time counted from t.
+func (s *Session) expectFrom(t time.Time, d time.Duration) {
 	s.due = s.deadline
 	if d > 0 {
-		if t := time.Now().Add(d); t.Before(s.deadline) {
-			s.due = t
+		if end := t.Add(d); end.Before(s.deadline) {
+			s.due = end
 		}
 	}
 }
@@ -197,10 +200,7 @@ func (s *Session) ExpectRequest() { s.Expect(orDefault(s.cfg.Limits.Header, Defa
 // request's time starts when the connection came, however long the agent
 // held it parked before its first bytes.
 func (s *Session) ExpectFirstRequest() {
-	s.ExpectRequest()
-	if t := s.start.Add(orDefault(s.cfg.Limits.Header, DefaultHeader)); t.Before(s.due) {
-		s.due = t
-	}
+	s.expectFrom(s.start, orDefault(s.cfg.Limits.Header, DefaultHeader))
 }
 
 func orDefault(d, def time.Duration) time.Duration {

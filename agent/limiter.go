@@ -43,8 +43,8 @@ type limiter struct {
 	grown bool
 }
 
-// bigMaps is the size past which the limiter's maps are made anew once
-// empty: below it they are worth keeping.
+// bigMaps is the size past which the limiter's maps, and the parker's set
+// and lists, are made anew once empty: below it they are worth keeping.
 const bigMaps = 1024
 
 // slot is one connection's hold on the budget.

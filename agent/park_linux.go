@@ -231,7 +231,7 @@ func (p *parker) run() {
 			}
 		}
 		p.ended = p.ended[:0]
-		if cap(p.ended) > 1024 {
+		if cap(p.ended) > bigMaps {
 			p.ended = nil
 		}
 		now := time.Now()
@@ -240,9 +240,9 @@ func (p *parker) run() {
 			p.forget(pc)
 			out = append(out, outcome{pc: pc, err: os.ErrDeadlineExceeded})
 		}
-		if len(p.conns) == 0 {
+		if len(p.conns) == 0 && cap(p.byUntil) > bigMaps {
 			// Maps and slices keep their largest size: a burst's would
-			// stay for good.
+			// stay for good. The heap's capacity is the set's peak.
 			p.conns, p.byUntil = make(map[int32]*parked), nil
 		}
 		p.mu.Unlock()
@@ -256,7 +256,7 @@ func (p *parker) run() {
 				p.finish(o.pc, o.err)
 			}
 		}
-		if cap(out) > 1024 {
+		if cap(out) > bigMaps {
 			out = nil
 		}
 	}
